@@ -1,0 +1,91 @@
+# Chorus: one command for each thing a developer does.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV    := .venv
+PYTHON  := $(VENV)/bin/python
+BUS     := $(VENV)/bin/bus
+STAMP   := $(VENV)/.installed
+# Docker compose when a Docker engine answers, the native scripts otherwise.
+DOCKER  := $(shell docker info >/dev/null 2>&1 && echo yes)
+PYTEST_ARGS ?=
+
+.PHONY: help setup format lint test bench up down status logs stack-up stack-down \
+        services-up services-down publish tail journal clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+setup: $(STAMP) ## Create .venv and install the project into it (editable)
+
+$(STAMP): pyproject.toml
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install -q --upgrade pip
+	$(PYTHON) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+format: setup ## Format and auto-fix the code
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+lint: setup ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: setup stack-up ## Start what the tests need, then run them all
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+up: setup stack-up services-up ## Start the stack and every service in the background
+	@$(MAKE) --no-print-directory status
+
+down: services-down stack-down ## Stop the services and the stack (data stays)
+
+status: ## What runs, on which port, healthy or not
+ifeq ($(DOCKER),yes)
+	@docker compose -f infra/compose.yaml ps
+else
+	@infra/stack.sh status
+endif
+	@infra/services.sh status
+
+logs: ## Tail the logs of the stack and the services
+ifeq ($(DOCKER),yes)
+	docker compose -f infra/compose.yaml logs --tail=50
+else
+	infra/stack.sh logs
+endif
+	@tail -n 50 .stack/logs/svc-*.log 2>/dev/null || true
+
+stack-up:
+ifeq ($(DOCKER),yes)
+	docker compose -f infra/compose.yaml up -d --wait
+else
+	infra/stack.sh up
+endif
+
+stack-down:
+ifeq ($(DOCKER),yes)
+	docker compose -f infra/compose.yaml down
+else
+	infra/stack.sh down
+endif
+
+services-up: setup
+	BUS_BIN=$(BUS) infra/services.sh up
+
+services-down:
+	infra/services.sh down
+
+publish: setup ## Publish an event: make publish TYPE=documents.uploaded.v1 DATA='{...}'
+	@test -n "$(TYPE)" -a -n '$(DATA)' || { echo "usage: make publish TYPE=... DATA='{...}'"; exit 2; }
+	$(BUS) publish '$(TYPE)' '$(DATA)'
+
+tail: setup ## Watch every domain event as it arrives
+	$(BUS) tail
+
+journal: setup ## The newest events in the journal
+	$(BUS) journal
+
+clean: ## Remove caches (not the stack's data: see infra/stack.sh reset)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache

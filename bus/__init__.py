@@ -1,0 +1,36 @@
+"""The runtime every Chorus service uses: FastStream's MQTT broker, CloudEvents envelopes,
+shared persistent subscriptions by contract type, and publishing.
+
+Example::
+
+    from bus import Service
+    from contracts import DocumentUploaded
+
+    svc = Service("indexer")
+
+    @svc.on(DocumentUploaded)
+    async def index(event: DocumentUploaded) -> None:
+        ...
+"""
+
+from bus.context import current_envelope
+from bus.envelope import Envelope, EnvelopeError
+from bus.errors import BusNotStartedError, PoisonMessageError
+from bus.loader import ServiceNotFoundError, load_service
+from bus.publisher import Publisher, publish
+from bus.service import Service
+from bus.settings import BusSettings
+
+__all__ = [
+    "BusNotStartedError",
+    "BusSettings",
+    "Envelope",
+    "EnvelopeError",
+    "PoisonMessageError",
+    "Publisher",
+    "Service",
+    "ServiceNotFoundError",
+    "current_envelope",
+    "load_service",
+    "publish",
+]

@@ -1,0 +1,30 @@
+"""The ``bus`` command line."""
+
+import typer
+
+from bus.cli.contracts import contracts_command
+from bus.cli.journal import journal_command
+from bus.cli.publish import publish_command
+from bus.cli.run import run_command
+from bus.cli.tail import tail_command
+
+app = typer.Typer(
+    name="bus",
+    help="Publish, watch and run event-choreographed services on the Chorus MQTT bus.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("publish")(publish_command)
+app.command("tail")(tail_command)
+app.command("contracts")(contracts_command)
+app.command("journal")(journal_command)
+app.command("run")(run_command)
+
+
+def main() -> None:
+    """Entry point of the ``bus`` console script."""
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,20 @@
+"""Topic roots and names the bus reserves for itself, in one place."""
+
+from typing import Final
+
+SYSTEM_ROOT: Final = "chorus"
+"""Every topic the bus itself uses lives under this root; no contract may use it."""
+
+DOMAIN_EVENTS_FILTER: Final = "+/+/+"
+"""Matches every ``<domain>/<event>/v<n>`` topic (and three-level system topics,
+which subscribers drop: see :func:`is_system_topic`)."""
+
+CLOUDEVENTS_CONTENT_TYPE: Final = "application/cloudevents+json"
+"""The MQTT 5 content type of a structured-mode CloudEvent."""
+
+SPECVERSION: Final = "1.0"
+
+
+def is_system_topic(topic: str) -> bool:
+    """True for the bus's own traffic, which domain subscribers never see."""
+    return topic == SYSTEM_ROOT or topic.startswith(f"{SYSTEM_ROOT}/")

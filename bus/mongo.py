@@ -1,0 +1,35 @@
+"""Opening the MongoDB-compatible store through Beanie."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from beanie import Document, init_beanie
+from beanie.odm.fields import IndexModelField
+from pymongo import AsyncMongoClient, IndexModel
+
+
+async def connect_mongo(url: str, models: Sequence[type[Document]]) -> AsyncMongoClient[Any]:
+    """Connect to ``url`` (its path names the database), initialise ``models``
+    and create the indexes they declare in ``Settings.indexes``.
+
+    The caller closes the returned client.
+    """
+    client: AsyncMongoClient[Any] = AsyncMongoClient(
+        url, tz_aware=True, serverSelectionTimeoutMS=10_000
+    )
+    database = client.get_default_database()
+    # FerretDB 1.24 (SQLite) drops the connection when one createIndexes names
+    # several indexes and some already exist, which is what Beanie sends on a
+    # second start; one index per command works on it and on MongoDB alike.
+    await init_beanie(database=database, document_models=list(models), skip_indexes=True)
+    for model in models:
+        collection = model.get_pymongo_collection()
+        for index in model.get_settings().indexes or []:
+            model_index = index.index if isinstance(index, IndexModelField) else index
+            if not isinstance(model_index, IndexModel):
+                msg = f"{model.__name__}.Settings.indexes must hold pymongo IndexModel objects"
+                raise TypeError(msg)
+            await collection.create_indexes([model_index])
+    return client

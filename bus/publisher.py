@@ -1,0 +1,78 @@
+"""Publishing from scripts, tests and the command line, outside any service."""
+
+from __future__ import annotations
+
+import os
+import socket
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from bus._internal.broker import make_broker, send
+from bus.envelope import Envelope
+from bus.settings import BusSettings
+from bus.topics import topic_for_type
+from contracts import Event
+
+if TYPE_CHECKING:
+    from faststream.mqtt import MQTTBroker
+
+
+class Publisher:
+    """A short-lived connection that publishes events at QoS 1.
+
+    Example::
+
+        async with Publisher(source="/importer/1") as pub:
+            await pub.publish(DocumentUploaded(...))
+    """
+
+    def __init__(self, *, source: str | None = None, settings: BusSettings | None = None) -> None:
+        self.settings = settings or BusSettings()
+        self.source = source or f"/cli/{socket.gethostname()}-{os.getpid()}"
+        self._broker: MQTTBroker | None = None
+
+    async def __aenter__(self) -> Publisher:
+        self._broker = make_broker(self.settings, reconnect=False)
+        await self._broker.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._broker is not None:
+            await self._broker.stop()
+            self._broker = None
+
+    async def publish(
+        self,
+        event: Event,
+        *,
+        id: str | None = None,
+        cause: Envelope | None = None,
+    ) -> Envelope:
+        """Wrap ``event`` in a new envelope and publish it; returns the envelope."""
+        envelope = Envelope.wrap(event, source=self.source, cause=cause, id=id)
+        await self.publish_envelope(envelope)
+        return envelope
+
+    async def publish_envelope(self, envelope: Envelope, topic: str | None = None) -> None:
+        """Publish an existing envelope as it is (a replay, or a deliberate duplicate)."""
+        if self._broker is None:
+            msg = "use the Publisher as 'async with Publisher() as pub:'"
+            raise RuntimeError(msg)
+        await send(self._broker, envelope, topic or topic_for_type(envelope.type))
+
+
+async def publish(
+    event: Event,
+    *,
+    source: str | None = None,
+    settings: BusSettings | None = None,
+    id: str | None = None,
+) -> Envelope:
+    """Connect, publish one event at QoS 1, disconnect; returns its envelope."""
+    async with Publisher(source=source, settings=settings) as pub:
+        return await pub.publish(event, id=id)

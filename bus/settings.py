@@ -1,0 +1,34 @@
+"""Connection settings, from the environment with defaults for the local stack."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class BusSettings(BaseSettings):
+    """Where the bus and the stores are. Each field reads ``BUS_<NAME>``.
+
+    The defaults point at the local stack that ``make up`` starts; they hold
+    no secret worth keeping.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="BUS_", extra="ignore")
+
+    mqtt_url: str = "mqtt://localhost:1883"
+    redis_url: str = "redis://localhost:6379/0"
+    mongo_url: str = "mongodb://localhost:27017/chorus"
+    postgres_url: str = "postgresql+asyncpg://chorus:chorus@localhost:5432/chorus"
+
+    instance: str = Field(
+        default="1",
+        description="This replica's name; with the service name it forms the stable MQTT "
+        "client id that keeps its persistent session.",
+        pattern=r"^[A-Za-z0-9_.-]+$",
+    )
+    session_expiry: int = Field(
+        default=7 * 24 * 3600,
+        gt=0,
+        description="Seconds the broker keeps a stopped replica's session and queues its events.",
+    )
+    keepalive: int = Field(default=30, gt=0)

@@ -1,0 +1,85 @@
+"""Testing handler logic without a broker, on FastStream's in-memory MQTT broker.
+
+Use it for fast unit tests; prove features against the real stack as well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+
+import zmqtt
+from faststream.mqtt import TestMQTTBroker
+from faststream.mqtt.annotations import MQTTMessage
+
+from bus._internal.broker import send
+from bus.constants import DOMAIN_EVENTS_FILTER
+from bus.envelope import Envelope, EnvelopeError
+from bus.service import Service
+from contracts import Event
+
+
+@dataclass
+class InMemoryBus:
+    """A started service on the in-memory broker, and every event it published."""
+
+    service: Service
+    published: list[Envelope] = field(default_factory=list)
+
+    async def publish(
+        self,
+        event: Event,
+        *,
+        id: str | None = None,
+        cause: Envelope | None = None,
+    ) -> Envelope:
+        """Deliver an event to the service's handlers, as another service would."""
+        envelope = Envelope.wrap(event, source="/test/1", cause=cause, id=id)
+        await self.publish_envelope(envelope)
+        return envelope
+
+    async def publish_envelope(self, envelope: Envelope, topic: str | None = None) -> None:
+        """Deliver an envelope as it is, on its type's topic or on ``topic``."""
+        broker = self.service._broker
+        assert broker is not None
+        await send(broker, envelope, topic or envelope.type.replace(".", "/"))
+
+    async def publish_raw(self, payload: bytes, topic: str) -> None:
+        """Deliver arbitrary bytes, such as a malformed payload."""
+        broker = self.service._broker
+        assert broker is not None
+        await broker.publish(payload, topic, qos=zmqtt.QoS.AT_LEAST_ONCE)
+
+    def of_type(self, event_type: type[Event]) -> list[Envelope]:
+        return [e for e in self.published if e.type == event_type.contract.type]
+
+
+@asynccontextmanager
+async def in_memory(service: Service, *, run_hooks: bool = False) -> AsyncIterator[InMemoryBus]:
+    """Run ``service`` on FastStream's in-memory broker for the duration of the block.
+
+    Startup and shutdown hooks (stores) run only with ``run_hooks=True``.
+    """
+    bus = InMemoryBus(service)
+    broker = service.build_broker()
+
+    @broker.subscriber(DOMAIN_EVENTS_FILTER)
+    async def spy(message: MQTTMessage) -> None:
+        with suppress(EnvelopeError):
+            envelope = Envelope.from_bytes(message.body)
+            if envelope.source == service.source:
+                bus.published.append(envelope)
+
+    if run_hooks:
+        for hook in service._startup:
+            await hook()
+    async with TestMQTTBroker(broker) as test_broker:
+        service._broker = test_broker
+        try:
+            yield bus
+        finally:
+            service._broker = None
+    if run_hooks:
+        for hook in reversed(service._shutdown):
+            await hook()

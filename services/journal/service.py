@@ -1,0 +1,40 @@
+"""The journal service. Consumes: every domain event. Produces: nothing."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pymongo import AsyncMongoClient
+
+from bus import BusSettings, Envelope, Service
+from bus.mongo import connect_mongo
+from services.journal import store
+from services.journal.models import JournalEntry
+
+log = logging.getLogger("services.journal")
+
+
+def create_service(name: str = "journal", settings: BusSettings | None = None) -> Service:
+    """The journal: every domain event, stored once in MongoDB under its id."""
+    service = Service(name, settings=settings)
+    mongo: list[AsyncMongoClient[Any]] = []
+
+    @service.on_startup
+    async def open_store() -> None:
+        mongo.append(await connect_mongo(service.settings.mongo_url, [JournalEntry]))
+
+    @service.on_shutdown
+    async def close_store() -> None:
+        while mongo:
+            await mongo.pop().close()
+
+    @service.on_every_event
+    async def on_event(envelope: Envelope) -> None:
+        if not await store.record(envelope):
+            log.info("journal: event %s was already recorded", envelope.id)
+
+    return service
+
+
+service = create_service()

@@ -1,0 +1,38 @@
+"""The journal stores every domain event once, against the real broker and store."""
+
+from collections.abc import Callable
+
+import pytest
+
+from bus import BusSettings, Publisher, Service
+from services.journal import JournalEntry, create_service
+from tests.helpers import eventually, uploaded
+
+pytestmark = pytest.mark.connected
+
+
+async def test_an_event_published_twice_is_journaled_once(
+    settings: BusSettings, services: list[Service], unique: Callable[[str], str]
+) -> None:
+    journal = create_service(unique("journal"), settings=settings)
+    services.append(journal)
+    await journal.start()
+
+    async with Publisher(settings=settings) as publisher:
+        first = await publisher.publish(uploaded(1))
+        await publisher.publish_envelope(first)  # the same id again: a redelivery
+        last = await publisher.publish(uploaded(2))
+
+    async def last_recorded() -> bool:
+        return await JournalEntry.get(last.id) is not None
+
+    # One consumer handles a topic in order, so once the last event is in, the duplicate was seen.
+    await eventually(last_recorded, what="the journal to record the last event")
+    assert await JournalEntry.find(JournalEntry.id == first.id).count() == 1
+    assert await JournalEntry.count() == 2
+
+    entry = await JournalEntry.get(first.id)
+    assert entry is not None
+    assert entry.envelope["data"]["filename"] == "file-1.txt"
+    assert entry.envelope["specversion"] == "1.0"
+    assert entry.correlationid == first.id

@@ -1,0 +1,74 @@
+"""Shared, persistent QoS 1 subscriptions on a real Mosquitto."""
+
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+
+from bus import BusSettings, Publisher, Service
+from contracts import DocumentUploaded
+from tests.helpers import eventually, uploaded
+
+pytestmark = pytest.mark.connected
+
+
+def counting_service(
+    name: str, settings: BusSettings, instance: str = "1"
+) -> tuple[Service, Counter[str]]:
+    service = Service(name, settings=settings.model_copy(update={"instance": instance}))
+    seen: Counter[str] = Counter()
+
+    @service.on(DocumentUploaded)
+    async def count(event: DocumentUploaded) -> None:
+        seen[event.filename] += 1
+
+    return service, seen
+
+
+async def test_replicas_split_the_stream_while_other_services_get_it_all(
+    settings: BusSettings, services: list[Service], unique: Callable[[str], str]
+) -> None:
+    replica_a, seen_a = counting_service(unique("indexer"), settings, instance="a")
+    replica_b, seen_b = counting_service(unique("indexer"), settings, instance="b")
+    auditor, seen_audit = counting_service(unique("auditor"), settings)
+    for service in (replica_a, replica_b, auditor):
+        services.append(service)
+        await service.start()
+
+    async with Publisher(settings=settings) as publisher:
+        for n in range(200):
+            await publisher.publish(uploaded(n))
+
+    await eventually(lambda: seen_audit.total() == 200, what="the auditor to get all 200")
+    await eventually(lambda: seen_a.total() + seen_b.total() >= 200, what="the replicas to get 200")
+    print(
+        f"replica a: {seen_a.total()}, replica b: {seen_b.total()}, auditor: {seen_audit.total()}"
+    )
+    assert seen_a.total() + seen_b.total() == 200
+    assert not set(seen_a) & set(seen_b), "an event was handled by both replicas"
+    assert set(seen_a) | set(seen_b) == set(seen_audit)
+    assert seen_a.total() > 0
+    assert seen_b.total() > 0
+    assert max(seen_audit.values()) == 1
+
+
+async def test_events_published_while_a_service_is_down_arrive_after_restart(
+    settings: BusSettings, services: list[Service], unique: Callable[[str], str]
+) -> None:
+    name = unique("indexer")
+    service, seen = counting_service(name, settings)
+    services.append(service)
+    await service.start()
+    await service.stop()
+
+    async with Publisher(settings=settings) as publisher:
+        for n in range(50):
+            await publisher.publish(uploaded(n))
+
+    # A new process of the same replica: same name and instance, so the same session.
+    restarted, seen_after = counting_service(name, settings)
+    services.append(restarted)
+    await restarted.start()
+    await eventually(lambda: seen_after.total() == 50, what="the queued events after restart")
+    assert set(seen_after) == {f"file-{n}.txt" for n in range(50)}
+    assert seen.total() == 0
