@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Coroutine
 from typing import Any, NoReturn, TypeVar
 
@@ -12,7 +13,8 @@ from rich.console import Console
 
 T = TypeVar("T")
 
-console = Console(soft_wrap=True)
+# Piped output is not cut at 80 columns: tables stay whole in logs and files.
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
 
 CONNECT_TIMEOUT = 10.0

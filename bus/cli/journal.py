@@ -29,18 +29,16 @@ def journal_command(
             print(json.dumps(entry.envelope))
         return
     table = Table()
-    for column in ("recorded", "type", "id", "source"):
+    for column in ("recorded", "type", "id", "source", "correlation", "causation"):
         table.add_column(column, no_wrap=True)
-    table.add_column("correlation")
-    table.add_column("causation")
     for entry in entries:
         table.add_row(
             f"{entry.recorded_at:%Y-%m-%d %H:%M:%S}",
             entry.type,
             entry.id,
             entry.source,
-            entry.correlationid or "",
-            entry.causationid or "",
+            _short(entry.correlationid),
+            _short(entry.causationid),
         )
     console.print(table)
     if not entries:
@@ -53,3 +51,7 @@ async def _fetch(event_type: str | None, limit: int) -> list[JournalEntry]:
         return await latest(event_type=event_type, limit=limit)
     finally:
         await client.close()
+
+
+def _short(event_id: str | None) -> str:
+    return (event_id or "-")[:8]
