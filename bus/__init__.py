@@ -18,6 +18,7 @@ from bus.envelope import Envelope, EnvelopeError
 from bus.errors import BusNotStartedError, PoisonMessageError
 from bus.loader import ServiceNotFoundError, load_service
 from bus.publisher import Publisher, publish
+from bus.retry import RetryPolicy
 from bus.service import Service
 from bus.settings import BusSettings
 
@@ -28,6 +29,7 @@ __all__ = [
     "EnvelopeError",
     "PoisonMessageError",
     "Publisher",
+    "RetryPolicy",
     "Service",
     "ServiceNotFoundError",
     "current_envelope",

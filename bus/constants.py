@@ -18,3 +18,21 @@ SPECVERSION: Final = "1.0"
 def is_system_topic(topic: str) -> bool:
     """True for the bus's own traffic, which domain subscribers never see."""
     return topic == SYSTEM_ROOT or topic.startswith(f"{SYSTEM_ROOT}/")
+
+
+# -- topics under the reserved root ---------------------------------------
+
+DEAD_LETTER_TOPIC: Final = f"{SYSTEM_ROOT}/deadletters/{{service}}"
+"""Where a service announces each dead letter (also stored in MongoDB)."""
+
+REPLAY_TOPIC: Final = f"{SYSTEM_ROOT}/replay/{{service}}"
+"""A service's private inbox: replayed dead letters, for its handlers only."""
+
+
+# -- Redis keys -------------------------------------------------------------
+
+DONE_KEY: Final = "chorus:done:{service}:{event_id}"
+"""Set once ``service`` has handled ``event_id`` successfully; expires after the dedup TTL."""
+
+CLAIM_KEY: Final = "chorus:claim:{service}:{event_id}"
+"""Held by the replica that is handling ``event_id`` right now; expires after the claim lease."""

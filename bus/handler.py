@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from bus.constants import DOMAIN_EVENTS_FILTER
 from bus.envelope import Envelope
 from bus.errors import PoisonMessageError
+from bus.retry import RetryPolicy
 from contracts import Event
 
 HandlerFunc = Callable[..., Awaitable[Any]]
@@ -29,9 +30,12 @@ class Handler:
     func: HandlerFunc
     event_type: type[Event] | None
     envelope_param: str | None
+    retry: RetryPolicy | None = None
 
     @classmethod
-    def build(cls, func: HandlerFunc, event_type: type[Event] | None) -> Handler:
+    def build(
+        cls, func: HandlerFunc, event_type: type[Event] | None, retry: RetryPolicy | None = None
+    ) -> Handler:
         if not inspect.iscoroutinefunction(func):
             msg = f"handler {func.__qualname__} must be an async function"
             raise TypeError(msg)
@@ -41,11 +45,15 @@ class Handler:
             raise TypeError(msg)
         hints = get_type_hints(func)
         envelope_param = next((p.name for p in params[1:] if hints.get(p.name) is Envelope), None)
-        return cls(func=func, event_type=event_type, envelope_param=envelope_param)
+        return cls(func=func, event_type=event_type, envelope_param=envelope_param, retry=retry)
 
     @property
     def name(self) -> str:
         return f"{self.func.__module__}.{self.func.__qualname__}"
+
+    def accepts(self, topic: str) -> bool:
+        """Whether a message on ``topic`` is for this handler (a replay names its topic)."""
+        return self.event_type is None or topic == self.topic
 
     @property
     def topic(self) -> str:

@@ -1,30 +1,39 @@
-"""One service: its handlers, its broker connection and its lifecycle."""
+"""One service: its handlers, its broker connection, its stores and its lifecycle."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import zmqtt
+from beanie import Document
 from faststream.middlewares import AckPolicy
 from faststream.mqtt.annotations import MQTTMessage
+from pydantic import ValidationError
+from redis.asyncio import Redis
 
 from bus._internal.broker import detach, make_broker, send
-from bus.constants import is_system_topic
-from bus.context import current_envelope, handling
+from bus.constants import DEAD_LETTER_TOPIC, REPLAY_TOPIC, is_system_topic
+from bus.context import current_envelope
+from bus.deadletters import DeadLetter, MongoDeadLetters, ReplayRequest, StoredDeadLetter
+from bus.dedup import Deduplicator
 from bus.envelope import Envelope
-from bus.errors import BusNotStartedError, PoisonMessageError
+from bus.errors import BusNotStartedError
 from bus.handler import Handler, HandlerFunc
+from bus.mongo import connect_mongo
+from bus.pipeline import Pipeline
+from bus.retry import RetryPolicy
 from bus.settings import BusSettings
 from contracts import Event
 
 if TYPE_CHECKING:
     from faststream.mqtt import MQTTBroker
     from faststream.mqtt.subscriber.usecase import MQTTBaseSubscriber
+    from pymongo import AsyncMongoClient
 
 log = logging.getLogger("bus.service")
 
@@ -41,6 +50,10 @@ class Service:
     keeps a persistent session under the client id ``<name>-<instance>``, so
     events published while it is down wait for it on the broker.
 
+    An event is acknowledged only once it reached a final outcome: handled
+    (recorded in Redis, so a redelivery is skipped), or dead-lettered in
+    MongoDB after the handler's retry policy ran out.
+
     Example::
 
         svc = Service("indexer")
@@ -48,15 +61,33 @@ class Service:
         @svc.on(DocumentUploaded)
         async def index(event: DocumentUploaded) -> None:
             ...
+
+    Args:
+        name: The service's name: its shared-subscription group and dedup scope.
+        settings: Connections; default: from the environment.
+        documents: Beanie documents the service stores, initialised at start.
+        retry: The retry policy of handlers that declare none.
     """
 
-    def __init__(self, name: str, *, settings: BusSettings | None = None) -> None:
-        if not name or "/" in name or "+" in name or "#" in name:
+    def __init__(
+        self,
+        name: str,
+        *,
+        settings: BusSettings | None = None,
+        documents: Sequence[type[Document]] = (),
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        if not name or any(c in name for c in "/+#$ "):
             msg = f"a service name must be a plain word, got {name!r}"
             raise ValueError(msg)
         self.name = name
         self.settings = settings or BusSettings()
+        self.documents = list(documents)
+        self.retry = retry or RetryPolicy()
         self.handlers: list[Handler] = []
+        self.pipeline: Pipeline | None = None
+        self.redis: Redis | None = None
+        self.mongo: AsyncMongoClient[Any] | None = None
         self._startup: list[Hook] = []
         self._shutdown: list[Hook] = []
         self._broker: MQTTBroker | None = None
@@ -64,14 +95,18 @@ class Service:
 
     # -- declaring -------------------------------------------------------
 
-    def on(self, event_type: type[Event]) -> Callable[[F], F]:
+    def on(self, event_type: type[Event], *, retry: RetryPolicy | None = None) -> Callable[[F], F]:
         """Register an async handler for one event type.
 
         The handler is returned unchanged, so it stays callable without the bus.
+
+        Args:
+            event_type: The contract class; the handler's first parameter gets an instance.
+            retry: This handler's retry policy, instead of the service's.
         """
 
         def register(func: F) -> F:
-            self._add(Handler.build(func, event_type))
+            self._add(Handler.build(func, event_type, retry))
             return func
 
         return register
@@ -82,7 +117,7 @@ class Service:
         return func
 
     def on_startup(self, func: Hook) -> Hook:
-        """Run ``func`` before the service subscribes (open stores here)."""
+        """Run ``func`` once the stores are open, before the service subscribes."""
         self._startup.append(func)
         return func
 
@@ -118,46 +153,102 @@ class Service:
     # -- running ---------------------------------------------------------
 
     def build_broker(self) -> MQTTBroker:
-        """A broker with one QoS 1 shared subscription per handled topic."""
+        """A broker with one QoS 1 shared subscription per handled topic, plus the
+        service's private replay topic."""
         broker = make_broker(self.settings, client_id=self.client_id, persistent=True)
-        self._subscribers = []
-        for handler in self.handlers:
-            self._subscribers.append(self._subscribe(broker, handler))
+        self._subscribers = [self._subscribe(broker, handler) for handler in self.handlers]
+        self._subscribers.append(self._subscribe_replays(broker))
         return broker
 
     def _subscribe(self, broker: MQTTBroker, handler: Handler) -> MQTTBaseSubscriber:
         async def consume(message: MQTTMessage) -> None:
-            await self.dispatch(handler, message.raw_message.topic, message.body)
+            topic = message.raw_message.topic
+            if not is_system_topic(topic):
+                await self._require_pipeline().deliver(handler, topic, message.body)
+            await message.ack()  # only now: a crash before this line means redelivery
 
         consume.__name__ = handler.func.__name__
+        return self._shared_subscriber(broker, handler.topic, consume)
+
+    def _subscribe_replays(self, broker: MQTTBroker) -> MQTTBaseSubscriber:
+        async def replay(message: MQTTMessage) -> None:
+            await self._replay(message.body)
+            await message.ack()
+
+        return self._shared_subscriber(broker, REPLAY_TOPIC.format(service=self.name), replay)
+
+    def _shared_subscriber(
+        self, broker: MQTTBroker, topic: str, func: Callable[[MQTTMessage], Awaitable[None]]
+    ) -> MQTTBaseSubscriber:
         subscriber = broker.subscriber(
-            handler.topic,
+            topic,
             qos=zmqtt.QoS.AT_LEAST_ONCE,
             shared=self.name,
-            ack_policy=AckPolicy.ACK,  # the PUBACK goes out after the handler returns
+            ack_policy=AckPolicy.MANUAL,
             no_reply=True,
         )
-        subscriber(consume)
+        subscriber(func)
         return subscriber
 
-    async def dispatch(self, handler: Handler, topic: str, payload: bytes) -> None:
-        """Decode one message and run its handler; never raises."""
-        if is_system_topic(topic):
-            return
+    async def _replay(self, body: bytes) -> None:
         try:
-            envelope = Envelope.from_bytes(payload)
-            argument = handler.decode(envelope)
-        except PoisonMessageError as exc:
-            log.error("%s: dropped a message on %s: %s", self.name, topic, exc)
+            request = ReplayRequest.model_validate_json(body)
+        except ValidationError as exc:
+            log.error("%s: ignored a malformed replay request: %s", self.name, exc)
             return
-        with handling(envelope):
-            try:
-                await handler(argument, envelope)
-            except Exception:
-                log.exception("%s: %s failed on event %s", self.name, handler.name, envelope.id)
+        handler = next((h for h in self.handlers if h.accepts(request.topic)), None)
+        if handler is None:
+            log.error("%s: no handler for replayed topic %s", self.name, request.topic)
+            return
+        log.info("%s: replaying dead letter %s", self.name, request.deadletter_id)
+        await self._require_pipeline().deliver(
+            handler, request.topic, request.payload.encode(), replay_of=request.deadletter_id
+        )
+
+    def _require_pipeline(self) -> Pipeline:
+        if self.pipeline is None:
+            raise BusNotStartedError(f"{self.name} is not started")
+        return self.pipeline
+
+    async def _open_stores(self) -> None:
+        self.redis = Redis.from_url(self.settings.redis_url)
+        self.mongo = await connect_mongo(
+            self.settings.mongo_url, [StoredDeadLetter, *self.documents]
+        )
+        self.pipeline = Pipeline(
+            service=self.name,
+            owner=self.client_id,
+            retry=self.retry,
+            dead_letters=MongoDeadLetters(),
+            dedup=Deduplicator(
+                self.redis,
+                self.name,
+                ttl=self.settings.dedup_ttl,
+                lease=self.settings.claim_lease,
+            ),
+            announce=self._announce,
+        )
+
+    async def _close_stores(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+            self.redis = None
+        if self.mongo is not None:
+            await self.mongo.close()
+            self.mongo = None
+        self.pipeline = None
+
+    async def _announce(self, letter: DeadLetter) -> None:
+        if self._broker is not None:
+            await self._broker.publish(
+                letter.model_dump_json().encode(),
+                DEAD_LETTER_TOPIC.format(service=self.name),
+                qos=zmqtt.QoS.AT_LEAST_ONCE,
+            )
 
     async def start(self) -> None:
-        """Run the startup hooks, connect, and start consuming."""
+        """Open the stores, run the startup hooks, connect, and start consuming."""
+        await self._open_stores()
         for hook in self._startup:
             await hook()
         self._broker = self.build_broker()
@@ -165,13 +256,16 @@ class Service:
         log.info("%s started as %s on %s", self.name, self.client_id, self.settings.mqtt_url)
 
     async def stop(self) -> None:
-        """Stop consuming, keep the broker session, run the shutdown hooks."""
+        """Stop consuming, keep the broker session, run the shutdown hooks, close the stores."""
+        if self._broker is None and self.pipeline is None:
+            return
         if self._broker is not None:
             await detach(self._subscribers)
             await self._broker.stop()
             self._broker = None
         for hook in reversed(self._shutdown):
             await hook()
+        await self._close_stores()
         log.info("%s stopped", self.name)
 
     async def run(self, *, ready_file: Path | None = None) -> None:

@@ -32,3 +32,13 @@ class BusSettings(BaseSettings):
         description="Seconds the broker keeps a stopped replica's session and queues its events.",
     )
     keepalive: int = Field(default=30, gt=0)
+    dedup_ttl: int = Field(
+        default=7 * 24 * 3600,
+        gt=0,
+        description="Seconds a handled event id is remembered, so a redelivery is skipped.",
+    )
+    claim_lease: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds a replica's claim on an event it is handling lasts if it dies.",
+    )

@@ -15,7 +15,9 @@ from faststream.mqtt.annotations import MQTTMessage
 
 from bus._internal.broker import send
 from bus.constants import DOMAIN_EVENTS_FILTER
+from bus.deadletters import MemoryDeadLetters
 from bus.envelope import Envelope, EnvelopeError
+from bus.pipeline import Pipeline
 from bus.service import Service
 from contracts import Event
 
@@ -26,6 +28,7 @@ class InMemoryBus:
 
     service: Service
     published: list[Envelope] = field(default_factory=list)
+    dead_letters: MemoryDeadLetters = field(default_factory=MemoryDeadLetters)
 
     async def publish(
         self,
@@ -59,9 +62,16 @@ class InMemoryBus:
 async def in_memory(service: Service, *, run_hooks: bool = False) -> AsyncIterator[InMemoryBus]:
     """Run ``service`` on FastStream's in-memory broker for the duration of the block.
 
-    Startup and shutdown hooks (stores) run only with ``run_hooks=True``.
+    No store is opened: dead letters are kept in ``bus.dead_letters`` and there
+    is no dedup. Startup and shutdown hooks run only with ``run_hooks=True``.
     """
     bus = InMemoryBus(service)
+    service.pipeline = Pipeline(
+        service=service.name,
+        owner=service.client_id,
+        retry=service.retry,
+        dead_letters=bus.dead_letters,
+    )
     broker = service.build_broker()
 
     @broker.subscriber(DOMAIN_EVENTS_FILTER)

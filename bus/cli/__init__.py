@@ -3,6 +3,7 @@
 import typer
 
 from bus.cli.contracts import contracts_command
+from bus.cli.dlq import app as dlq_app
 from bus.cli.journal import journal_command
 from bus.cli.publish import publish_command
 from bus.cli.run import run_command
@@ -20,6 +21,7 @@ app.command("tail")(tail_command)
 app.command("contracts")(contracts_command)
 app.command("journal")(journal_command)
 app.command("run")(run_command)
+app.add_typer(dlq_app, name="dlq")
 
 
 def main() -> None:

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
-
-from pymongo import AsyncMongoClient
 
 from bus import BusSettings, Envelope, Service
-from bus.mongo import connect_mongo
 from services.journal import store
 from services.journal.models import JournalEntry
 
@@ -17,17 +13,7 @@ log = logging.getLogger("services.journal")
 
 def create_service(name: str = "journal", settings: BusSettings | None = None) -> Service:
     """The journal: every domain event, stored once in MongoDB under its id."""
-    service = Service(name, settings=settings)
-    mongo: list[AsyncMongoClient[Any]] = []
-
-    @service.on_startup
-    async def open_store() -> None:
-        mongo.append(await connect_mongo(service.settings.mongo_url, [JournalEntry]))
-
-    @service.on_shutdown
-    async def close_store() -> None:
-        while mongo:
-            await mongo.pop().close()
+    service = Service(name, settings=settings, documents=[JournalEntry])
 
     @service.on_every_event
     async def on_event(envelope: Envelope) -> None:

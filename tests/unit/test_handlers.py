@@ -2,7 +2,7 @@
 
 import pytest
 
-from bus import Envelope, Service
+from bus import Envelope, RetryPolicy, Service
 from bus.testing import in_memory
 from contracts import DocumentUploaded
 from tests.helpers import uploaded
@@ -42,38 +42,102 @@ async def test_what_a_handler_publishes_carries_correlation_and_causation() -> N
     assert relayed.correlationid == sent.correlationid == sent.id
 
 
+FAST = RetryPolicy(attempts=4, initial_delay=0.001, max_delay=0.002)
+
+
 @pytest.mark.parametrize(
-    "payload",
+    ("payload", "reason"),
     [
-        b"{oops",
-        b'{"hello": "world"}',
-        b'{"specversion": "1.0", "id": "1", "source": "/x", "type": "documents.deleted.v1"}',
-        b'{"specversion": "1.0", "id": "2", "source": "/x", "type": "documents.uploaded.v1",'
-        b' "data": {"owner": "bob"}}',
+        (b"{oops", "not valid JSON"),
+        (b'{"hello": "world"}', "not a CloudEvent"),
+        (
+            b'{"specversion": "1.0", "id": "1", "source": "/x", "type": "documents.deleted.v1"}',
+            "arrived on the topic of 'documents.uploaded.v1'",
+        ),
+        (
+            b'{"specversion": "1.0", "id": "2", "source": "/x", "type": "documents.uploaded.v1",'
+            b' "data": {"owner": "bob"}}',
+            "documents.uploaded.v1 data fails its contract: document_id: Field required",
+        ),
     ],
 )
-async def test_poison_is_dropped_and_the_next_event_is_handled(payload: bytes) -> None:
+async def test_poison_is_dead_lettered_at_once_and_the_next_event_is_handled(
+    payload: bytes, reason: str
+) -> None:
     service, seen = make_relay()
     async with in_memory(service) as bus:
         await bus.publish_raw(payload, "documents/uploaded/v1")
         await bus.publish(uploaded(1, owner="relayed"))
     assert [e.filename for e, _ in seen] == ["file-1.txt"]
+    [letter] = bus.dead_letters.letters.values()
+    assert letter.kind == "poison"
+    assert reason in letter.reason
+    assert letter.attempts == 1
+    assert letter.payload == payload.decode(errors="replace")
+    assert letter.service == "relay"
+    assert letter.topic == "documents/uploaded/v1"
 
 
-async def test_a_failing_handler_does_not_stop_the_service() -> None:
-    service = Service("fragile")
+async def test_a_handler_that_keeps_failing_is_retried_then_dead_lettered() -> None:
+    service = Service("fragile", retry=FAST)
     handled: list[str] = []
+    calls: list[str] = []
 
     @service.on(DocumentUploaded)
     async def on_uploaded(event: DocumentUploaded) -> None:
+        calls.append(event.filename)
         if event.filename == "file-1.txt":
-            raise RuntimeError("boom")
+            raise ConnectionResetError("the index is down")
         handled.append(event.filename)
 
     async with in_memory(service) as bus:
-        await bus.publish(uploaded(1))
+        sent = await bus.publish(uploaded(1))
         await bus.publish(uploaded(2))
     assert handled == ["file-2.txt"]
+    assert calls.count("file-1.txt") == 4
+    [letter] = bus.dead_letters.letters.values()
+    assert letter.kind == "failed"
+    assert letter.attempts == 4
+    assert letter.event_id == sent.id
+    assert letter.envelope is not None
+    assert letter.envelope["data"]["filename"] == "file-1.txt"
+    assert letter.error_type == "builtins.ConnectionResetError"
+    assert letter.error_message == "the index is down"
+    assert letter.traceback is not None
+    assert "the index is down" in letter.traceback
+
+
+async def test_a_transient_failure_is_retried_until_it_succeeds() -> None:
+    service = Service("flaky", retry=FAST)
+    calls: list[int] = []
+
+    @service.on(DocumentUploaded)
+    async def on_uploaded(event: DocumentUploaded) -> None:
+        calls.append(1)
+        if len(calls) < 3:
+            raise TimeoutError("slow store")
+
+    async with in_memory(service) as bus:
+        await bus.publish(uploaded())
+    assert len(calls) == 3
+    assert bus.dead_letters.letters == {}
+
+
+async def test_errors_not_worth_retrying_are_dead_lettered_on_the_first_attempt() -> None:
+    service = Service("picky")
+    calls: list[int] = []
+
+    @service.on(DocumentUploaded, retry=RetryPolicy(attempts=5, give_up_on=(KeyError,)))
+    async def on_uploaded(event: DocumentUploaded) -> None:
+        calls.append(1)
+        raise KeyError("no such owner")
+
+    async with in_memory(service) as bus:
+        await bus.publish(uploaded())
+    assert len(calls) == 1
+    [letter] = bus.dead_letters.letters.values()
+    assert letter.attempts == 1
+    assert letter.error_type == "builtins.KeyError"
 
 
 async def test_handlers_stay_plain_functions() -> None:

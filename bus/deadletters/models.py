@@ -1,0 +1,70 @@
+"""A dead letter: an event a service gave up on, and why."""
+
+from __future__ import annotations
+
+import traceback
+from datetime import UTC, datetime
+from typing import Any, Literal
+from uuid import uuid4
+
+from beanie import Document
+from pydantic import BaseModel, Field
+from pymongo import DESCENDING, IndexModel
+
+Kind = Literal["poison", "failed", "job"]
+
+_TRACEBACK_LINES = 12
+
+
+class DeadLetter(BaseModel):
+    """What a person needs to understand a failure and replay it.
+
+    Attributes:
+        kind: ``poison`` (can never be handled as it is: not JSON, not a
+            CloudEvent, wrong type, fails its contract), ``failed`` (the
+            handler raised on every attempt) or ``job`` (a long job failed).
+        envelope: The original CloudEvent, when the payload was one.
+        payload: The raw payload as text, when it was not.
+        job: For ``kind="job"``: the job's name, key and arguments.
+    """
+
+    id: str = Field(default_factory=lambda: uuid4().hex)
+    service: str
+    topic: str
+    kind: Kind
+    reason: str
+    event_id: str | None = None
+    event_type: str | None = None
+    envelope: dict[str, Any] | None = None
+    payload: str | None = None
+    attempts: int = 1
+    error_type: str = ""
+    error_message: str = ""
+    traceback: str | None = None
+    job: dict[str, Any] | None = None
+    dead_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    replays: int = 0
+
+    @staticmethod
+    def describe(exc: BaseException) -> dict[str, Any]:
+        """The error fields for an exception: type, message and a short traceback."""
+        lines = traceback.format_exception(exc)
+        return {
+            "error_type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+            "error_message": str(exc),
+            "traceback": "".join(lines[-_TRACEBACK_LINES:]),
+        }
+
+
+class StoredDeadLetter(Document, DeadLetter):
+    """A dead letter as kept in MongoDB."""
+
+    id: str = Field(default_factory=lambda: uuid4().hex)  # type: ignore[assignment]
+
+    class Settings:
+        name = "deadletters"
+        indexes = [  # noqa: RUF012 - Beanie reads this class attribute
+            IndexModel([("dead_at", DESCENDING)]),
+            IndexModel([("service", 1), ("dead_at", DESCENDING)]),
+            IndexModel([("event_id", 1)]),
+        ]

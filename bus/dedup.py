@@ -1,0 +1,87 @@
+"""Handling each event once per service: completion records and claims in Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from enum import Enum
+
+from redis.asyncio import Redis
+
+from bus.constants import CLAIM_KEY, DONE_KEY
+
+
+class Claim(Enum):
+    """What :meth:`Deduplicator.claim` found."""
+
+    ACQUIRED = "acquired"
+    """This replica handles the event now."""
+    DONE = "done"
+    """The service already handled it: acknowledge and skip."""
+
+
+class Deduplicator:
+    """Records, per service, which event ids were handled successfully.
+
+    The guarantee: an event whose handler completed is not handled again by the
+    same service for ``ttl`` seconds, whichever replica the redelivery reaches.
+    A handler that fails, or a replica that dies before the record is written,
+    leaves no record, so the event is handled again: handlers must make their
+    writes idempotent on the event id (the journal's insert is), and then each
+    event's effect is applied exactly once.
+
+    While one replica handles an event it holds a claim with a lease, so that
+    a copy of the same event reaching another replica at the same moment
+    waits for the outcome instead of running alongside it.
+    """
+
+    def __init__(
+        self, redis: Redis, service: str, *, ttl: int, lease: float = 60.0, poll: float = 0.05
+    ) -> None:
+        self.redis = redis
+        self.service = service
+        self.ttl = ttl
+        self.lease_ms = int(lease * 1000)
+        self.poll = poll
+
+    def _done_key(self, event_id: str) -> str:
+        return DONE_KEY.format(service=self.service, event_id=event_id)
+
+    def _claim_key(self, event_id: str) -> str:
+        return CLAIM_KEY.format(service=self.service, event_id=event_id)
+
+    async def is_done(self, event_id: str) -> bool:
+        return bool(await self.redis.exists(self._done_key(event_id)))
+
+    async def claim(self, event_id: str, owner: str) -> Claim:
+        """Wait until this replica may handle the event, or until it is done."""
+        claim_key = self._claim_key(event_id)
+        while True:
+            if await self.is_done(event_id):
+                return Claim.DONE
+            acquired = await self.redis.set(claim_key, owner, nx=True, px=self.lease_ms)
+            if not acquired and await self.redis.get(claim_key) == owner.encode():
+                # Our own claim, left by this replica's previous process (killed mid-handler):
+                # only one connection per client id exists, so that process is gone.
+                acquired = await self.redis.set(claim_key, owner, px=self.lease_ms)
+            if acquired:
+                # Done may have been recorded between the check and the claim.
+                if await self.is_done(event_id):
+                    await self.release(event_id)
+                    return Claim.DONE
+                return Claim.ACQUIRED
+            await asyncio.sleep(self.poll)
+
+    async def complete(self, event_id: str) -> None:
+        """Record success and let go of the claim, in one round trip."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._done_key(event_id), "1", ex=self.ttl)
+            pipe.delete(self._claim_key(event_id))
+            await pipe.execute()
+
+    async def release(self, event_id: str) -> None:
+        """Let go of the claim without recording success (failure, dead letter)."""
+        await self.redis.delete(self._claim_key(event_id))
+
+    async def forget(self, event_id: str) -> None:
+        """Drop the success record, so the event may be handled again (a deliberate replay)."""
+        await self.redis.delete(self._done_key(event_id))
