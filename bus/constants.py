@@ -36,3 +36,18 @@ DONE_KEY: Final = "chorus:done:{service}:{event_id}"
 
 CLAIM_KEY: Final = "chorus:claim:{service}:{event_id}"
 """Held by the replica that is handling ``event_id`` right now; expires after the claim lease."""
+
+JOB_QUEUE: Final = "chorus:jobs:{service}"
+"""The arq queue (a sorted set) of one service's long-running jobs."""
+
+JOB_ID: Final = "{service}:{job}:{key}"
+"""A job's arq id: the same work under the same key is one job, however often it is asked for."""
+
+JOB_DONE_KEY: Final = "chorus:jobdone:{job_id}"
+"""A completed job's JSON result; a job that finds it does not run again."""
+
+ARQ_RESULT_KEY: Final = "arq:result:{job_id}"
+"""arq's kept result; while it exists, arq refuses to enqueue the same id again."""
+
+ARQ_RETRY_KEY: Final = "arq:retry:{job_id}"
+"""arq's count of tries so far."""

@@ -10,20 +10,30 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import zmqtt
+from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.worker import Worker
 from beanie import Document
 from faststream.middlewares import AckPolicy
 from faststream.mqtt.annotations import MQTTMessage
 from pydantic import ValidationError
-from redis.asyncio import Redis
 
 from bus._internal.broker import detach, make_broker, send
 from bus.constants import DEAD_LETTER_TOPIC, REPLAY_TOPIC, is_system_topic
 from bus.context import current_envelope
-from bus.deadletters import DeadLetter, MongoDeadLetters, ReplayRequest, StoredDeadLetter
+from bus.deadletters import (
+    DeadLetter,
+    DeadLetterSink,
+    MongoDeadLetters,
+    ReplayRequest,
+    StoredDeadLetter,
+)
 from bus.dedup import Deduplicator
 from bus.envelope import Envelope
 from bus.errors import BusNotStartedError
 from bus.handler import Handler, HandlerFunc
+from bus.jobs.declare import Job, JobFunc
+from bus.jobs.queue import enqueue, json_deserializer, json_serializer
+from bus.jobs.worker import build_worker, stop_worker
 from bus.mongo import connect_mongo
 from bus.pipeline import Pipeline
 from bus.retry import RetryPolicy
@@ -38,6 +48,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("bus.service")
 
 F = TypeVar("F", bound=HandlerFunc)
+J = TypeVar("J", bound=JobFunc)
 Hook = Callable[[], Awaitable[Any]]
 
 
@@ -85,13 +96,16 @@ class Service:
         self.documents = list(documents)
         self.retry = retry or RetryPolicy()
         self.handlers: list[Handler] = []
+        self.jobs: list[Job] = []
         self.pipeline: Pipeline | None = None
-        self.redis: Redis | None = None
+        self.redis: ArqRedis | None = None
         self.mongo: AsyncMongoClient[Any] | None = None
         self._startup: list[Hook] = []
         self._shutdown: list[Hook] = []
         self._broker: MQTTBroker | None = None
         self._subscribers: list[MQTTBaseSubscriber] = []
+        self._worker: Worker | None = None
+        self._worker_task: asyncio.Task[None] | None = None
 
     # -- declaring -------------------------------------------------------
 
@@ -115,6 +129,42 @@ class Service:
         """Register an async handler that receives the envelope of every domain event."""
         self._add(Handler.build(func, None))
         return func
+
+    def job(self, *, timeout: float = 300.0, retry: RetryPolicy | None = None) -> Callable[[J], J]:
+        """Declare a long-running job: ``async def f(job: JobContext, **kwargs)``.
+
+        Jobs run in the service's arq worker (``bus run`` runs one, ``bus worker``
+        runs more); ask for one with :meth:`enqueue`.
+
+        Args:
+            timeout: Seconds one try may take.
+            retry: Tries in all and backoff; default: the service's policy.
+        """
+
+        def register(func: J) -> J:
+            declared = Job.build(func, timeout=timeout, retry=retry or self.retry)
+            if any(j.name == declared.name for j in self.jobs):
+                raise ValueError(f"{self.name} already has a job named {declared.name}")
+            self.jobs.append(declared)
+            return func
+
+        return register
+
+    async def enqueue(self, job: JobFunc, *, key: str, **kwargs: Any) -> bool:
+        """Ask for ``job`` under ``key``; False if it is already queued, running or done.
+
+        The job id is ``<service>:<job>:<key>``, so replicas or redeliveries that
+        ask for the same work get it once. Inside a handler, the job's events
+        continue the handled event's chain.
+        """
+        if self.redis is None:
+            raise BusNotStartedError(f"{self.name} is not started")
+        if not any(j.func is job for j in self.jobs):
+            raise ValueError(f"{job.__qualname__} is not a job of {self.name}")
+        return await enqueue(
+            self.redis, service=self.name, job=job.__name__, key=key,
+            kwargs=kwargs, cause=current_envelope(),
+        )  # fmt: skip
 
     def on_startup(self, func: Hook) -> Hook:
         """Run ``func`` once the stores are open, before the service subscribes."""
@@ -211,7 +261,11 @@ class Service:
         return self.pipeline
 
     async def _open_stores(self) -> None:
-        self.redis = Redis.from_url(self.settings.redis_url)
+        self.redis = await create_pool(
+            RedisSettings.from_dsn(self.settings.redis_url),
+            job_serializer=json_serializer,
+            job_deserializer=json_deserializer,
+        )
         self.mongo = await connect_mongo(
             self.settings.mongo_url, [StoredDeadLetter, *self.documents]
         )
@@ -246,19 +300,51 @@ class Service:
                 qos=zmqtt.QoS.AT_LEAST_ONCE,
             )
 
-    async def start(self) -> None:
-        """Open the stores, run the startup hooks, connect, and start consuming."""
+    async def start(self, *, consume: bool = True, work: bool = False) -> None:
+        """Open the stores, run the startup hooks, connect, and start consuming.
+
+        Args:
+            consume: Subscribe to the handled events (``False``: only publish).
+            work: Also run an arq worker for the service's jobs.
+        """
         await self._open_stores()
         for hook in self._startup:
             await hook()
-        self._broker = self.build_broker()
+        if consume:
+            self._broker = self.build_broker()
+        else:
+            self._subscribers = []
+            self._broker = make_broker(self.settings, client_id=f"{self.client_id}-worker")
         await self._broker.start()
-        log.info("%s started as %s on %s", self.name, self.client_id, self.settings.mqtt_url)
+        if work and self.jobs:
+            self._worker = self.build_worker()
+            self._worker_task = asyncio.create_task(self._worker.async_run())
+        log.info(
+            "%s started as %s on %s%s", self.name, self.client_id, self.settings.mqtt_url,
+            f" with a worker for {len(self.jobs)} job(s)" if self._worker else "",
+        )  # fmt: skip
+
+    def build_worker(self, *, burst: bool = False, max_jobs: int = 10) -> Worker:
+        """An arq worker for this service's jobs, on its own queue."""
+        if self.redis is None:
+            raise BusNotStartedError(f"{self.name} is not started")
+        return build_worker(
+            self.name, self.jobs, redis=self.redis, dead_letters=self._require_dead_letters,
+            publish=self.publish, keep_result=self.settings.dedup_ttl,
+            max_jobs=max_jobs, burst=burst,
+        )  # fmt: skip
+
+    def _require_dead_letters(self) -> DeadLetterSink:
+        return self._require_pipeline().dead_letters
 
     async def stop(self) -> None:
-        """Stop consuming, keep the broker session, run the shutdown hooks, close the stores."""
+        """Stop consuming and working, keep the broker session, run the shutdown hooks,
+        close the stores."""
         if self._broker is None and self.pipeline is None:
             return
+        if self._worker is not None and self._worker_task is not None:
+            await stop_worker(self._worker, self._worker_task)
+            self._worker = self._worker_task = None
         if self._broker is not None:
             await detach(self._subscribers)
             await self._broker.stop()
@@ -268,16 +354,21 @@ class Service:
         await self._close_stores()
         log.info("%s stopped", self.name)
 
-    async def run(self, *, ready_file: Path | None = None) -> None:
+    async def run(
+        self, *, ready_file: Path | None = None, consume: bool = True, work: bool = True
+    ) -> None:
         """Run until SIGINT or SIGTERM, then stop cleanly.
 
-        ``ready_file`` is written once the service consumes, and removed on exit.
+        Args:
+            ready_file: Written once the service runs, removed on exit.
+            consume: Handle events (``False`` for a worker-only process).
+            work: Run an arq worker for the service's jobs, if it has any.
         """
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stopping.set)
-        await self.start()
+        await self.start(consume=consume, work=work)
         try:
             if ready_file is not None:
                 _mark_ready(ready_file, self.client_id)

@@ -7,6 +7,7 @@ find all of them.
 
 from contracts.base import RESERVED_DOMAIN, ContractInfo, Event
 from contracts.documents import DocumentUploaded
+from contracts.jobs import JobFailed, JobProgressed, JobSucceeded
 from contracts.registry import UnknownEventError, all_events, by_topic, by_type, lookup
 
 __all__ = [
@@ -14,6 +15,9 @@ __all__ = [
     "ContractInfo",
     "DocumentUploaded",
     "Event",
+    "JobFailed",
+    "JobProgressed",
+    "JobSucceeded",
     "UnknownEventError",
     "all_events",
     "by_topic",

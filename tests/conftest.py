@@ -37,7 +37,11 @@ async def settings() -> AsyncIterator[BusSettings]:
     base = BusSettings()
     database = f"chorus_test_{uuid.uuid4().hex[:12]}"
     test_settings = base.model_copy(
-        update={"mongo_url": _with_database(base.mongo_url, database), "session_expiry": 300}
+        update={
+            "mongo_url": _with_database(base.mongo_url, database),
+            "session_expiry": 300,
+            "dedup_ttl": 600,
+        }
     )
     yield test_settings
     client: AsyncMongoClient[Any] = AsyncMongoClient(base.mongo_url)

@@ -6,7 +6,7 @@ from bus.cli.contracts import contracts_command
 from bus.cli.dlq import app as dlq_app
 from bus.cli.journal import journal_command
 from bus.cli.publish import publish_command
-from bus.cli.run import run_command
+from bus.cli.run import run_command, worker_command
 from bus.cli.tail import tail_command
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app.command("tail")(tail_command)
 app.command("contracts")(contracts_command)
 app.command("journal")(journal_command)
 app.command("run")(run_command)
+app.command("worker")(worker_command)
 app.add_typer(dlq_app, name="dlq")
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import zmqtt
+from arq.connections import RedisSettings, create_pool
 
 from bus._internal.broker import make_broker
 from bus.constants import REPLAY_TOPIC
 from bus.deadletters.models import StoredDeadLetter
 from bus.deadletters.replay import ReplayRequest
+from bus.jobs.queue import json_deserializer, json_serializer, rerun
 from bus.settings import BusSettings
 
 
@@ -31,11 +35,21 @@ async def find_letter(letter_id: str) -> StoredDeadLetter | None:
 
 
 async def request_replays(letters: list[StoredDeadLetter], settings: BusSettings) -> None:
-    """Ask each letter's service, and only it, to handle the letter's event again."""
+    """Ask each letter's service, and only it, to handle the letter's event again.
+
+    A failed job is re-run under its own id instead; its worker removes the
+    letter when the job succeeds.
+    """
+    jobs = [letter for letter in letters if letter.kind == "job"]
+    if jobs:
+        await _rerun_jobs(jobs, settings)
+    events = [letter for letter in letters if letter.kind != "job"]
+    if not events:
+        return
     broker = make_broker(settings, reconnect=False)
     await broker.connect()
     try:
-        for letter in letters:
+        for letter in events:
             request = ReplayRequest(
                 deadletter_id=letter.id, topic=letter.topic, payload=letter.payload or ""
             )
@@ -46,3 +60,21 @@ async def request_replays(letters: list[StoredDeadLetter], settings: BusSettings
             )
     finally:
         await broker.stop()
+
+
+async def _rerun_jobs(letters: list[StoredDeadLetter], settings: BusSettings) -> None:
+    redis = await create_pool(
+        RedisSettings.from_dsn(settings.redis_url),
+        job_serializer=json_serializer,
+        job_deserializer=json_deserializer,
+    )
+    try:
+        for letter in letters:
+            job = letter.job or {}
+            cause = json.dumps(letter.envelope) if letter.envelope else None
+            await rerun(
+                redis, service=letter.service, job=job["name"], key=job["key"],
+                kwargs=job.get("kwargs", {}), cause=cause,
+            )  # fmt: skip
+    finally:
+        await redis.aclose()

@@ -1,0 +1,81 @@
+"""A long-running job, declared next to a service's handlers."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from bus.constants import JOB_ID
+from bus.retry import RetryPolicy
+from contracts import Event, JobProgressed
+
+if TYPE_CHECKING:
+    from bus.envelope import Envelope
+
+JobFunc = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A job function and how it runs.
+
+    Attributes:
+        func: ``async def f(job: JobContext, **kwargs)``; kwargs must be JSON-compatible.
+        timeout: Seconds one try may take.
+        retry: Tries in all, and the backoff between them.
+    """
+
+    func: JobFunc
+    timeout: float
+    retry: RetryPolicy
+
+    @classmethod
+    def build(cls, func: JobFunc, *, timeout: float, retry: RetryPolicy) -> Job:
+        if not inspect.iscoroutinefunction(func):
+            msg = f"job {func.__qualname__} must be an async function"
+            raise TypeError(msg)
+        if not inspect.signature(func).parameters:
+            msg = f"job {func.__qualname__} must take a JobContext as its first parameter"
+            raise TypeError(msg)
+        return cls(func=func, timeout=timeout, retry=retry)
+
+    @property
+    def name(self) -> str:
+        return self.func.__name__
+
+
+def job_id(service: str, job: str, key: str) -> str:
+    """The arq job id of ``job`` under ``key`` in ``service``."""
+    return JOB_ID.format(service=service, job=job, key=key)
+
+
+@dataclass
+class JobContext:
+    """What a running job gets: who it is, and how to report progress.
+
+    ``publish`` publishes an event that continues the chain of the event that
+    asked for the job.
+    """
+
+    service: str
+    job: str
+    key: str
+    job_id: str
+    attempt: int
+    cause: Envelope | None
+    publish: Callable[[Event], Awaitable[Envelope]]
+
+    async def progress(self, percent: float, message: str = "") -> None:
+        """Publish a :class:`~contracts.JobProgressed` event."""
+        await self.publish(
+            JobProgressed(
+                job_id=self.job_id,
+                service=self.service,
+                job=self.job,
+                key=self.key,
+                percent=max(0.0, min(100.0, percent)),
+                message=message,
+            )
+        )

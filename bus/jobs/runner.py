@@ -1,0 +1,132 @@
+"""Running one job try inside arq: dedup of completions, progress, retries, dead letters."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
+from typing import Any
+
+from arq.worker import Retry
+from redis.asyncio import Redis
+
+from bus._internal.infra import until_reachable
+from bus.constants import JOB_DONE_KEY
+from bus.context import handling
+from bus.deadletters import DeadLetter, DeadLetterSink
+from bus.envelope import Envelope
+from bus.jobs.declare import Job, JobContext
+from contracts import Event, JobFailed, JobSucceeded
+
+log = logging.getLogger("bus.jobs")
+
+Publish = Callable[[Event], Awaitable[Envelope]]
+
+
+def deadletter_id(job_id: str) -> str:
+    """One dead letter per job, updated when a replay fails again."""
+    return f"job:{job_id}"
+
+
+def make_arq_function(
+    service: str,
+    job: Job,
+    *,
+    redis: Callable[[], Redis],
+    dead_letters: Callable[[], DeadLetterSink],
+    publish: Publish,
+    done_ttl: int,
+) -> Callable[..., Awaitable[Any]]:
+    """The coroutine arq calls for ``job``: ``(ctx, *, key, cause, kwargs)``."""
+
+    async def run(
+        ctx: dict[str, Any], *, key: str, cause: str | None, kwargs: dict[str, Any]
+    ) -> Any:
+        job_id: str = ctx["job_id"]
+        attempt: int = ctx["job_try"]
+        done_key = JOB_DONE_KEY.format(job_id=job_id)
+        store = redis()
+        stored = await until_reachable(lambda: store.get(done_key), what="job dedup")
+        if stored is not None:
+            log.info("%s: job %s already completed, not run again", service, job_id)
+            return json.loads(stored)
+
+        cause_envelope = Envelope.model_validate_json(cause) if cause else None
+        context = JobContext(
+            service=service, job=job.name, key=key, job_id=job_id,
+            attempt=attempt, cause=cause_envelope, publish=publish,
+        )  # fmt: skip
+        with handling(cause_envelope) if cause_envelope else nullcontext():
+            try:
+                result = await job.func(context, **kwargs)
+            except Exception as exc:
+                if attempt < job.retry.attempts and job.retry.is_retryable(exc):
+                    delay = _delay(job, attempt)
+                    log.warning(
+                        "%s: job %s failed (try %d/%d: %r), retrying in %.2fs",
+                        service, job_id, attempt, job.retry.attempts, exc, delay,
+                    )  # fmt: skip
+                    raise Retry(defer=delay) from exc
+                await _give_up(
+                    service, job=job, context=context, kwargs=kwargs, exc=exc,
+                    sink=dead_letters(), publish=publish,
+                )  # fmt: skip
+                raise
+            encoded = json.dumps(result, default=str)
+            await until_reachable(
+                lambda: store.set(done_key, encoded, ex=done_ttl), what="job dedup"
+            )
+            await until_reachable(
+                lambda: dead_letters().resolve(deadletter_id(job_id)), what="dead letters"
+            )
+            await publish(
+                JobSucceeded(
+                    job_id=job_id, service=service, job=job.name, key=key,
+                    result=json.loads(encoded), attempts=attempt,
+                )
+            )  # fmt: skip
+            return result
+
+    run.__name__ = job.name
+    return run
+
+
+def _delay(job: Job, attempt: int) -> float:
+    delays = list(job.retry.delays())
+    return delays[min(attempt, len(delays)) - 1] if delays else 0.0
+
+
+async def _give_up(
+    service: str,
+    *,
+    job: Job,
+    context: JobContext,
+    kwargs: dict[str, Any],
+    exc: BaseException,
+    sink: DeadLetterSink,
+    publish: Publish,
+) -> None:
+    letter = DeadLetter(
+        id=deadletter_id(context.job_id),
+        service=service,
+        topic="",
+        kind="job",
+        reason=f"job {job.name} failed: {type(exc).__name__}: {exc}",
+        event_id=context.cause.id if context.cause else None,
+        event_type=context.cause.type if context.cause else None,
+        envelope=context.cause.model_dump(mode="json", exclude_none=True)
+        if context.cause
+        else None,
+        attempts=context.attempt,
+        job={"name": job.name, "key": context.key, "job_id": context.job_id, "kwargs": kwargs},
+        **DeadLetter.describe(exc),
+    )
+    log.error("%s: job %s dead-lettered: %s", service, context.job_id, letter.reason)
+    await until_reachable(lambda: sink.replay_failed(letter.id, letter), what="dead letters")
+    await publish(
+        JobFailed(
+            job_id=context.job_id, service=service, job=job.name, key=context.key,
+            error=letter.reason, attempts=context.attempt, deadletter_id=letter.id,
+        )
+    )  # fmt: skip
