@@ -51,3 +51,6 @@ ARQ_RESULT_KEY: Final = "arq:result:{job_id}"
 
 ARQ_RETRY_KEY: Final = "arq:retry:{job_id}"
 """arq's count of tries so far."""
+
+ALIVE_KEY: Final = "chorus:alive:{client_id}"
+"""When a replica last saw its broker connection up (epoch seconds): where catch-up starts."""

@@ -12,6 +12,11 @@ from bus.constants import CLOUDEVENTS_CONTENT_TYPE, SPECVERSION
 from bus.errors import PoisonMessageError
 from contracts import Event
 
+_REQUIRED = frozenset({"specversion", "id", "source", "type"})
+"""Attributes a received CloudEvent must carry (the model's defaults are for sending)."""
+
+_JSON_TYPES = frozenset({"application/json", "text/json"})
+
 
 class EnvelopeError(PoisonMessageError):
     """The bytes are not a CloudEvents 1.0 JSON document."""
@@ -69,8 +74,15 @@ class Envelope(BaseModel):
             envelope = cls.model_validate_json(payload)
         except ValidationError as exc:
             raise EnvelopeError(_describe(exc)) from None
+        missing = _REQUIRED - envelope.model_fields_set
+        if missing:
+            msg = f"not a CloudEvent: missing {', '.join(sorted(missing))}"
+            raise EnvelopeError(msg)
         if envelope.specversion != SPECVERSION:
             msg = f"unsupported CloudEvents specversion {envelope.specversion!r}"
+            raise EnvelopeError(msg)
+        if envelope.datacontenttype.split(";")[0].strip() not in _JSON_TYPES:
+            msg = f"unsupported datacontenttype {envelope.datacontenttype!r}: events carry JSON"
             raise EnvelopeError(msg)
         return envelope
 

@@ -9,16 +9,21 @@ from beanie import Document, init_beanie
 from beanie.odm.fields import IndexModelField
 from pymongo import AsyncMongoClient, IndexModel
 
+# Beanie binds each document class to one client, process-wide: services that run
+# in one process share one client per URL, closed when the last of them lets go.
+_clients: dict[str, tuple[AsyncMongoClient[Any], int]] = {}
+
 
 async def connect_mongo(url: str, models: Sequence[type[Document]]) -> AsyncMongoClient[Any]:
     """Connect to ``url`` (its path names the database), initialise ``models``
     and create the indexes they declare in ``Settings.indexes``.
 
-    The caller closes the returned client.
+    Pair each call with :func:`release_mongo`.
     """
-    client: AsyncMongoClient[Any] = AsyncMongoClient(
-        url, tz_aware=True, serverSelectionTimeoutMS=10_000
-    )
+    client, users = _clients.get(url, (None, 0))
+    if client is None:
+        client = AsyncMongoClient(url, tz_aware=True, serverSelectionTimeoutMS=10_000)
+    _clients[url] = (client, users + 1)
     database = client.get_default_database()
     # FerretDB 1.24 (SQLite) drops the connection when one createIndexes names
     # several indexes and some already exist, which is what Beanie sends on a
@@ -33,3 +38,15 @@ async def connect_mongo(url: str, models: Sequence[type[Document]]) -> AsyncMong
                 raise TypeError(msg)
             await collection.create_indexes([model_index])
     return client
+
+
+async def release_mongo(url: str) -> None:
+    """Let go of the client :func:`connect_mongo` gave for ``url``."""
+    client, users = _clients.get(url, (None, 0))
+    if client is None:
+        return
+    if users > 1:
+        _clients[url] = (client, users - 1)
+        return
+    del _clients[url]
+    await client.close()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
+import time
 from types import TracebackType
 from typing import TYPE_CHECKING
+
+import zmqtt
 
 from bus._internal.broker import make_broker, send
 from bus.envelope import Envelope
@@ -17,6 +21,10 @@ if TYPE_CHECKING:
     from faststream.mqtt import MQTTBroker
 
 
+_PUBACK_TIMEOUT = 5.0
+"""Seconds one try waits for the broker's PUBACK before sending again."""
+
+
 class Publisher:
     """A short-lived connection that publishes events at QoS 1.
 
@@ -24,15 +32,30 @@ class Publisher:
 
         async with Publisher(source="/importer/1") as pub:
             await pub.publish(DocumentUploaded(...))
+
+    Args:
+        source: The CloudEvents ``source``; default: this host and process.
+        settings: Connections; default: from the environment.
+        retry_for: Seconds to keep trying one event while the broker is unreachable
+            (restarting, say) before giving up; 0 fails at once. The same envelope
+            is sent again, so consumers see at worst a duplicate, never a loss.
     """
 
-    def __init__(self, *, source: str | None = None, settings: BusSettings | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        source: str | None = None,
+        settings: BusSettings | None = None,
+        retry_for: float = 0.0,
+    ) -> None:
         self.settings = settings or BusSettings()
         self.source = source or f"/cli/{socket.gethostname()}-{os.getpid()}"
+        self.retry_for = retry_for
+        self.retries = 0
         self._broker: MQTTBroker | None = None
 
     async def __aenter__(self) -> Publisher:
-        self._broker = make_broker(self.settings, reconnect=False)
+        self._broker = make_broker(self.settings, reconnect=self.retry_for > 0)
         await self._broker.connect()
         return self
 
@@ -63,7 +86,24 @@ class Publisher:
         if self._broker is None:
             msg = "use the Publisher as 'async with Publisher() as pub:'"
             raise RuntimeError(msg)
-        await send(self._broker, envelope, topic or topic_for_type(envelope.type))
+        broker, where = self._broker, topic or topic_for_type(envelope.type)
+        if self.retry_for <= 0:
+            await send(broker, envelope, where)
+            return
+        deadline = time.monotonic() + self.retry_for
+        delay = 0.05
+        while True:
+            try:
+                async with asyncio.timeout(_PUBACK_TIMEOUT):
+                    await send(broker, envelope, where)
+            except (zmqtt.MQTTError, OSError, TimeoutError):
+                if time.monotonic() + delay > deadline:
+                    raise
+                self.retries += 1
+                await asyncio.sleep(delay)
+                delay = min(1.0, delay * 2)
+            else:
+                return
 
 
 async def publish(

@@ -18,6 +18,8 @@ from faststream.mqtt.annotations import MQTTMessage
 from pydantic import ValidationError
 
 from bus._internal.broker import detach, make_broker, send
+from bus._internal.infra import UNREACHABLE
+from bus.catchup import CatchUp
 from bus.constants import DEAD_LETTER_TOPIC, REPLAY_TOPIC, is_system_topic
 from bus.context import current_envelope
 from bus.deadletters import (
@@ -34,7 +36,8 @@ from bus.handler import Handler, HandlerFunc
 from bus.jobs.declare import Job, JobFunc
 from bus.jobs.queue import enqueue, json_deserializer, json_serializer
 from bus.jobs.worker import build_worker, stop_worker
-from bus.mongo import connect_mongo
+from bus.journal import JournalEntry
+from bus.mongo import connect_mongo, release_mongo
 from bus.pipeline import Pipeline
 from bus.retry import RetryPolicy
 from bus.settings import BusSettings
@@ -78,6 +81,8 @@ class Service:
         settings: Connections; default: from the environment.
         documents: Beanie documents the service stores, initialised at start.
         retry: The retry policy of handlers that declare none.
+        shared: Replicas split the stream (``$share/<name>/…``). ``False`` gives each
+            replica its own plain subscription and every event, as the journal needs.
     """
 
     def __init__(
@@ -87,6 +92,7 @@ class Service:
         settings: BusSettings | None = None,
         documents: Sequence[type[Document]] = (),
         retry: RetryPolicy | None = None,
+        shared: bool = True,
     ) -> None:
         if not name or any(c in name for c in "/+#$ "):
             msg = f"a service name must be a plain word, got {name!r}"
@@ -95,6 +101,8 @@ class Service:
         self.settings = settings or BusSettings()
         self.documents = list(documents)
         self.retry = retry or RetryPolicy()
+        self.shared = shared
+        self.catch_up: CatchUp | None = None
         self.handlers: list[Handler] = []
         self.jobs: list[Job] = []
         self.pipeline: Pipeline | None = None
@@ -215,7 +223,7 @@ class Service:
             topic = message.raw_message.topic
             if not is_system_topic(topic):
                 await self._require_pipeline().deliver(handler, topic, message.body)
-            await message.ack()  # only now: a crash before this line means redelivery
+            await _ack(message)
 
         consume.__name__ = handler.func.__name__
         return self._shared_subscriber(broker, handler.topic, consume)
@@ -223,7 +231,7 @@ class Service:
     def _subscribe_replays(self, broker: MQTTBroker) -> MQTTBaseSubscriber:
         async def replay(message: MQTTMessage) -> None:
             await self._replay(message.body)
-            await message.ack()
+            await _ack(message)
 
         return self._shared_subscriber(broker, REPLAY_TOPIC.format(service=self.name), replay)
 
@@ -233,7 +241,7 @@ class Service:
         subscriber = broker.subscriber(
             topic,
             qos=zmqtt.QoS.AT_LEAST_ONCE,
-            shared=self.name,
+            shared=self.name if self.shared else None,
             ack_policy=AckPolicy.MANUAL,
             no_reply=True,
         )
@@ -267,7 +275,7 @@ class Service:
             job_deserializer=json_deserializer,
         )
         self.mongo = await connect_mongo(
-            self.settings.mongo_url, [StoredDeadLetter, *self.documents]
+            self.settings.mongo_url, [StoredDeadLetter, JournalEntry, *self.documents]
         )
         self.pipeline = Pipeline(
             service=self.name,
@@ -288,7 +296,7 @@ class Service:
             await self.redis.aclose()
             self.redis = None
         if self.mongo is not None:
-            await self.mongo.close()
+            await release_mongo(self.settings.mongo_url)
             self.mongo = None
         self.pipeline = None
 
@@ -316,13 +324,28 @@ class Service:
             self._subscribers = []
             self._broker = make_broker(self.settings, client_id=f"{self.client_id}-worker")
         await self._broker.start()
+        if consume and self.shared and self.consumes:
+            await self._start_catch_up(self._broker)
         if work and self.jobs:
             self._worker = self.build_worker()
-            self._worker_task = asyncio.create_task(self._worker.async_run())
+            self._worker_task = asyncio.create_task(_supervise(self._worker, self.name))
         log.info(
             "%s started as %s on %s%s", self.name, self.client_id, self.settings.mqtt_url,
             f" with a worker for {len(self.jobs)} job(s)" if self._worker else "",
         )  # fmt: skip
+
+    async def _start_catch_up(self, broker: MQTTBroker) -> None:
+        assert self.redis is not None
+        self.catch_up = CatchUp(
+            service=self.name,
+            client_id=self.client_id,
+            handlers=self.handlers,
+            pipeline=self._require_pipeline(),
+            redis=self.redis,
+            client=lambda: broker.config.client,
+            ttl=self.settings.session_expiry,
+        )
+        await self.catch_up.start()
 
     def build_worker(self, *, burst: bool = False, max_jobs: int = 10) -> Worker:
         """An arq worker for this service's jobs, on its own queue."""
@@ -342,6 +365,9 @@ class Service:
         close the stores."""
         if self._broker is None and self.pipeline is None:
             return
+        if self.catch_up is not None:
+            await self.catch_up.stop()
+            self.catch_up = None
         if self._worker is not None and self._worker_task is not None:
             await stop_worker(self._worker, self._worker_task)
             self._worker = self._worker_task = None
@@ -400,3 +426,27 @@ def _mark_ready(path: Path, client_id: str) -> None:
 
 def _clear_ready(path: Path) -> None:
     path.unlink(missing_ok=True)
+
+
+async def _supervise(worker: Worker, name: str) -> None:
+    """Keep the arq worker polling through Redis restarts (its loop dies on a lost
+    connection; jobs already running carry on and finish once Redis is back)."""
+    delay = 0.1
+    while True:
+        try:
+            await worker.async_run()
+            return
+        except UNREACHABLE as exc:
+            log.warning("%s: job worker lost Redis (%s), polling again in %.1fs", name, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(5.0, delay * 2)
+
+
+async def _ack(message: MQTTMessage) -> None:
+    """Acknowledge only now, after the final outcome: a crash before this means redelivery."""
+    try:
+        await message.ack()
+    except zmqtt.MQTTError:
+        # The connection dropped after the work was done. The broker will deliver the
+        # event again on the resumed session, and dedup will skip it.
+        log.debug("ack lost with the connection; the redelivery will be skipped")

@@ -13,7 +13,7 @@ from rich.table import Table
 from bus.cli._common import CONNECT_TIMEOUT, console, fail, run
 from bus.deadletters import StoredDeadLetter
 from bus.deadletters.store import find_letter, list_letters, request_replays
-from bus.mongo import connect_mongo
+from bus.mongo import connect_mongo, release_mongo
 from bus.settings import BusSettings
 
 T = TypeVar("T")
@@ -100,11 +100,12 @@ def replay_command(
 
 async def _with_store(operation: Coroutine[Any, Any, T]) -> T:
     try:
-        client = await connect_mongo(BusSettings().mongo_url, [StoredDeadLetter])
+        url = BusSettings().mongo_url
+        await connect_mongo(url, [StoredDeadLetter])
     except BaseException:
         operation.close()
         raise
     try:
         return await operation
     finally:
-        await client.close()
+        await release_mongo(url)

@@ -9,10 +9,9 @@ import typer
 from rich.table import Table
 
 from bus.cli._common import console, run
-from bus.mongo import connect_mongo
+from bus.journal import JournalEntry, latest
+from bus.mongo import connect_mongo, release_mongo
 from bus.settings import BusSettings
-from services.journal import JournalEntry
-from services.journal.store import latest
 
 
 def journal_command(
@@ -46,11 +45,12 @@ def journal_command(
 
 
 async def _fetch(event_type: str | None, limit: int) -> list[JournalEntry]:
-    client = await connect_mongo(BusSettings().mongo_url, [JournalEntry])
+    url = BusSettings().mongo_url
+    await connect_mongo(url, [JournalEntry])
     try:
         return await latest(event_type=event_type, limit=limit)
     finally:
-        await client.close()
+        await release_mongo(url)
 
 
 def _short(event_id: str | None) -> str:

@@ -1,6 +1,6 @@
 """The event journal: an append-only record of every domain event, in MongoDB."""
 
-from services.journal.models import JournalEntry
+from bus.journal import JournalEntry
 from services.journal.service import create_service, service
 
 __all__ = ["JournalEntry", "create_service", "service"]

@@ -49,6 +49,12 @@ def test_the_wire_format_is_structured_cloudevents_json() -> None:
         (b'{"specversion": "1.0", "id": "x", "type": "a.b.v1"}', "source: Field required"),
         (b'{"specversion": "0.3", "id": "x", "source": "/s", "type": "a.b.v1"}', "specversion"),
         (b"\xff\xfe", "not valid JSON"),
+        (b'{"source": "/s", "type": "a.b.v1", "data": {}}', "missing id, specversion"),
+        (
+            b'{"specversion": "1.0", "id": "x", "source": "/s", "type": "a.b.v1",'
+            b' "datacontenttype": "application/xml", "data": "<a/>"}',
+            "unsupported datacontenttype",
+        ),
     ],
 )
 def test_bad_payloads_get_a_readable_reason(payload: bytes, reason: str) -> None:

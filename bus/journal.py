@@ -1,0 +1,77 @@
+"""The event journal: every domain event's envelope, stored whole, keyed by its id.
+
+The journal service writes it; any service reads it to catch up on events the
+broker dropped for it (see :mod:`bus.catchup`); ``bus journal`` lists it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from beanie import Document
+from beanie.operators import In
+from pydantic import Field
+from pymongo import DESCENDING, IndexModel
+from pymongo.errors import DuplicateKeyError
+
+from bus.envelope import Envelope
+
+
+class JournalEntry(Document):
+    """One event as it travelled. ``id`` is the event id, so a redelivery can't add a second."""
+
+    id: str  # type: ignore[assignment]  # the event id is the primary key, not an ObjectId
+    type: str
+    source: str
+    time: datetime
+    correlationid: str | None = None
+    causationid: str | None = None
+    envelope: dict[str, Any]
+    recorded_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    class Settings:
+        name = "journal"
+        indexes = [  # noqa: RUF012 - Beanie reads this class attribute
+            IndexModel([("recorded_at", DESCENDING)]),
+            IndexModel([("type", 1), ("recorded_at", DESCENDING)]),
+            IndexModel([("correlationid", 1)]),
+        ]
+
+
+async def record(envelope: Envelope) -> bool:
+    """Append an envelope; False if the event id is already there (a redelivery)."""
+    entry = JournalEntry(
+        id=envelope.id,
+        type=envelope.type,
+        source=envelope.source,
+        time=envelope.time,
+        correlationid=envelope.correlationid,
+        causationid=envelope.causationid,
+        envelope=envelope.model_dump(mode="json", exclude_none=True),
+    )
+    try:
+        await entry.insert()
+    except DuplicateKeyError:
+        return False
+    return True
+
+
+async def latest(*, event_type: str | None = None, limit: int = 20) -> list[JournalEntry]:
+    """The newest recorded entries first, optionally of one type only."""
+    query = (
+        JournalEntry.find(JournalEntry.type == event_type) if event_type else JournalEntry.find()
+    )
+    return await query.sort(-JournalEntry.recorded_at).limit(limit).to_list()  # type: ignore[operator]
+
+
+async def since(types: list[str], moment: datetime) -> list[JournalEntry]:
+    """Entries of the given types recorded at or after ``moment``, oldest first."""
+    query = JournalEntry.find(In(JournalEntry.type, types), JournalEntry.recorded_at >= moment)
+    return await query.sort(+JournalEntry.recorded_at).to_list()  # type: ignore[operator]
+
+
+async def chain(correlation_id: str) -> list[JournalEntry]:
+    """Every recorded event of one causal chain, oldest first."""
+    query = JournalEntry.find(JournalEntry.correlationid == correlation_id)
+    return await query.sort(+JournalEntry.time).to_list()  # type: ignore[operator]
