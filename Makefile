@@ -36,6 +36,9 @@ lint: setup ## ruff and mypy
 test: setup stack-up ## Start what the tests need, then run them all
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
+bench: setup stack-up ## Throughput, latency, scaling and job numbers: a table and bench/results.json
+	$(PYTHON) -m bench $(BENCH_ARGS)
+
 up: setup stack-up services-up ## Start the stack and every service in the background
 	@$(MAKE) --no-print-directory status
 

@@ -17,11 +17,12 @@ pytestmark = [pytest.mark.connected, pytest.mark.faults, pytest.mark.timeout(300
 
 EVENTS = 5000
 
-# Known loss, reproduced with a bare zmqtt 0.2.5 client on Mosquitto 2.0.11 and no Chorus
-# code: after a SIGKILL restart, while the consumer has a backlog, one event published
-# right after the restart never reaches it. Not yet pinned on the broker or the client.
+# Known loss, in the broker: Mosquitto 2.0 sends PUBACK before its next save (its
+# persistence is a snapshot, even with autosave_on_changes 1), so a SIGKILL in between
+# loses an event the publisher was told is safe. Reproduced with bare zmqtt and bare paho
+# clients and no Chorus code: one event, the one in flight at the kill.
 SIGKILL_LOSS = pytest.mark.xfail(
-    reason="one event published just after a broker SIGKILL is lost (Mosquitto 2.0.11/zmqtt)",
+    reason="Mosquitto 2.0 acknowledges before it persists: a SIGKILL can lose one event",
     strict=False,
 )
 

@@ -140,4 +140,4 @@ async def test_a_failed_job_is_dead_lettered_blocks_its_key_and_reruns_on_replay
         return await StoredDeadLetter.get(letter.id) is None
 
     await eventually(letter_removed, what="the dead letter to go")
-    assert any(e.type == "jobs.succeeded.v1" for e in seen)
+    await eventually(lambda: any(e.type == "jobs.succeeded.v1" for e in seen), what="JobSucceeded")

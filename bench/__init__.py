@@ -1,0 +1,1 @@
+"""``make bench``: throughput, latency, scaling and job numbers on the local stack."""

@@ -1,0 +1,81 @@
+"""Run every benchmark on the local stack, print a table, write bench/results.json.
+
+Numbers, not thresholds: nothing here fails on a slow machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import platform
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from rich.console import Console
+from rich.table import Table
+
+from bench import scenarios
+from bus import BusSettings
+
+RESULTS = Path(__file__).parent / "results.json"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="make bench", description=__doc__)
+    parser.add_argument("--events", type=int, default=3000, help="events per throughput run")
+    parser.add_argument("--rate", type=int, default=1000, help="events/s for the latency run")
+    parser.add_argument("--seconds", type=int, default=30, help="length of the latency run")
+    parser.add_argument("--jobs", type=int, default=1000, help="jobs for the arq run")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    asyncio.run(run(args))
+
+
+async def run(args: argparse.Namespace) -> None:
+    console = Console()
+    base = BusSettings()
+    parts = urlsplit(base.mongo_url)
+    settings = base.model_copy(
+        update={
+            "mongo_url": urlunsplit(parts._replace(path="/chorus_bench")),
+            "session_expiry": 600,
+        }
+    )
+    results: dict[str, Any] = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, Python {platform.python_version()}",
+    }
+    steps: list[tuple[str, Callable[[], Awaitable[dict[str, Any]]]]] = [
+        ("consumer", lambda: scenarios.consumer_throughput(settings, args.events)),
+        ("latency", lambda: scenarios.steady_latency(settings, args.rate, args.seconds)),
+        ("replicas", lambda: scenarios.replica_scaling(settings, args.events, (1, 2, 4))),
+        ("jobs", lambda: scenarios.jobs(settings, args.jobs)),
+    ]
+    for name, step in steps:
+        started = time.perf_counter()
+        with console.status(f"bench: {name}…"):
+            results[name] = await step()
+        console.print(f"[green]✓[/] {name} in {time.perf_counter() - started:.1f}s")
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    console.print(_table(results))
+    console.print(f"written to {RESULTS}")
+
+
+def _table(results: dict[str, Any]) -> Table:
+    table = Table(title=f"Chorus bench, {results['when']}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for section in ("consumer", "latency", "replicas", "jobs"):
+        for key, value in results[section].items():
+            table.add_row(f"{section}.{key}", str(value))
+    return table
+
+
+if __name__ == "__main__":
+    main()
