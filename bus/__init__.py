@@ -16,6 +16,7 @@ Example::
 from bus.context import current_envelope
 from bus.envelope import Envelope, EnvelopeError
 from bus.errors import BusNotStartedError, PoisonMessageError
+from bus.jobs import JobContext
 from bus.loader import ServiceNotFoundError, load_service
 from bus.publisher import Publisher, publish
 from bus.retry import RetryPolicy
@@ -27,6 +28,7 @@ __all__ = [
     "BusSettings",
     "Envelope",
     "EnvelopeError",
+    "JobContext",
     "PoisonMessageError",
     "Publisher",
     "RetryPolicy",

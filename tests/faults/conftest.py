@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from bus import BusSettings
+
 REPO = Path(__file__).resolve().parents[2]
 STACK_SCRIPT = REPO / "infra" / "stack.sh"
 PORT_VARIABLES = {"mosquitto": "MQTT_PORT", "redis": "REDIS_PORT"}
@@ -87,6 +89,19 @@ async def private_stack(tmp_path: Path) -> AsyncIterator[PrivateStack]:
     stack = PrivateStack(tmp_path / "stack")
     yield stack
     await stack.down()
+
+
+def consumer_env(settings: BusSettings, name: str, **extra: str) -> dict[str, str]:
+    """The environment of a ``tests.faults.consumer`` process on the test's stack."""
+    return dict(
+        os.environ,
+        BUS_MQTT_URL=settings.mqtt_url,
+        BUS_MONGO_URL=settings.mongo_url,
+        BUS_SESSION_EXPIRY=str(settings.session_expiry),
+        BUS_DEDUP_TTL=str(settings.dedup_ttl),
+        CHORUS_TEST_SERVICE_NAME=name,
+        **extra,
+    )
 
 
 class ServiceProcess:

@@ -1,7 +1,6 @@
 """Bad inputs interleaved with valid events: each bad one dead-lettered with its reason."""
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -11,7 +10,7 @@ import pytest
 
 from bus import BusSettings
 from bus.deadletters import StoredDeadLetter
-from tests.faults.conftest import ServiceProcess
+from tests.faults.conftest import ServiceProcess, consumer_env
 from tests.faults.consumer import create_consumer
 from tests.faults.counting import wait_for_effects
 from tests.helpers import eventually, uploaded
@@ -75,14 +74,7 @@ async def test_every_bad_input_is_dead_lettered_and_the_valid_ones_handled(
     settings: BusSettings, unique: Callable[[str], str], tmp_path: Path, report: list[str]
 ) -> None:
     name = unique("consumer")
-    env = dict(
-        os.environ,
-        BUS_MQTT_URL=settings.mqtt_url,
-        BUS_MONGO_URL=settings.mongo_url,
-        BUS_DEDUP_TTL=str(settings.dedup_ttl),
-        BUS_SESSION_EXPIRY=str(settings.session_expiry),
-        CHORUS_TEST_SERVICE_NAME=name,
-    )
+    env = consumer_env(settings, name)
     service = ServiceProcess("tests.faults.consumer:service", "1", env, tmp_path)
     counter = create_consumer(unique("counter"), settings)
     await counter._open_stores()

@@ -1,7 +1,6 @@
 """Two replicas of a service; one is killed with SIGKILL three times mid-stream."""
 
 import asyncio
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,7 +8,7 @@ import pytest
 
 from bus import BusSettings, Publisher
 from bus._internal.broker import make_broker
-from tests.faults.conftest import ServiceProcess
+from tests.faults.conftest import ServiceProcess, consumer_env
 from tests.faults.consumer import Effect, Reapplied, create_consumer
 from tests.faults.counting import tally, wait_for_effects
 from tests.helpers import eventually, uploaded
@@ -24,15 +23,7 @@ async def test_killing_a_replica_mid_stream_loses_nothing(
     settings: BusSettings, unique: Callable[[str], str], tmp_path: Path, report: list[str]
 ) -> None:
     name = unique("consumer")
-    env = dict(
-        os.environ,
-        BUS_MQTT_URL=settings.mqtt_url,
-        BUS_MONGO_URL=settings.mongo_url,
-        BUS_SESSION_EXPIRY=str(settings.session_expiry),
-        BUS_DEDUP_TTL=str(settings.dedup_ttl),
-        CHORUS_TEST_SERVICE_NAME=name,
-        CHORUS_TEST_DELAY="0.003",  # so that a kill lands inside handlers
-    )
+    env = consumer_env(settings, name, CHORUS_TEST_DELAY="0.003")  # kills land in handlers
     target = "tests.faults.consumer:service"
     victim = ServiceProcess(target, "a", env, tmp_path)
     survivor = ServiceProcess(target, "b", env, tmp_path)
