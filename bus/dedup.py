@@ -9,6 +9,15 @@ from redis.asyncio import Redis
 
 from bus.constants import CLAIM_KEY, DONE_KEY
 
+_CLAIM = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'done' end
+local holder = redis.call('GET', KEYS[2])
+if holder and holder ~= ARGV[1] then return 'busy' end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+return 'acquired'
+"""
+"""Check-and-claim in one step: KEYS = done record, claim; ARGV = owner, lease in ms."""
+
 
 class Claim(Enum):
     """What :meth:`Deduplicator.claim` found."""
@@ -42,6 +51,7 @@ class Deduplicator:
         self.ttl = ttl
         self.lease_ms = int(lease * 1000)
         self.poll = poll
+        self._claim_script = redis.register_script(_CLAIM)
 
     def _done_key(self, event_id: str) -> str:
         return DONE_KEY.format(service=self.service, event_id=event_id)
@@ -49,25 +59,20 @@ class Deduplicator:
     def _claim_key(self, event_id: str) -> str:
         return CLAIM_KEY.format(service=self.service, event_id=event_id)
 
-    async def is_done(self, event_id: str) -> bool:
-        return bool(await self.redis.exists(self._done_key(event_id)))
-
     async def claim(self, event_id: str, owner: str) -> Claim:
-        """Wait until this replica may handle the event, or until it is done."""
-        claim_key = self._claim_key(event_id)
+        """Wait until this replica may handle the event, or until it is done.
+
+        One atomic round trip per try: done → DONE; no claim, or our own claim
+        left by this replica's previous process (killed mid-handler; only one
+        connection per client id exists, so that process is gone) → ACQUIRED;
+        someone else's claim → wait and try again.
+        """
+        keys = [self._done_key(event_id), self._claim_key(event_id)]
         while True:
-            if await self.is_done(event_id):
+            answer = await self._claim_script(keys=keys, args=[owner, self.lease_ms])
+            if answer == b"done":
                 return Claim.DONE
-            acquired = await self.redis.set(claim_key, owner, nx=True, px=self.lease_ms)
-            if not acquired and await self.redis.get(claim_key) == owner.encode():
-                # Our own claim, left by this replica's previous process (killed mid-handler):
-                # only one connection per client id exists, so that process is gone.
-                acquired = await self.redis.set(claim_key, owner, px=self.lease_ms)
-            if acquired:
-                # Done may have been recorded between the check and the claim.
-                if await self.is_done(event_id):
-                    await self.release(event_id)
-                    return Claim.DONE
+            if answer == b"acquired":
                 return Claim.ACQUIRED
             await asyncio.sleep(self.poll)
 
