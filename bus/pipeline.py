@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from enum import Enum
 
 from bus._internal.infra import until_reachable
@@ -47,6 +48,7 @@ class Pipeline:
     dead_letters: DeadLetterSink
     dedup: Deduplicator | None = None
     announce: Callable[[DeadLetter], Awaitable[None]] | None = None
+    _in_flight: dict[str, asyncio.Event] = field(default_factory=dict, init=False, repr=False)
 
     async def deliver(
         self, handler: Handler, topic: str, payload: bytes, *, replay_of: str | None = None
@@ -60,7 +62,34 @@ class Pipeline:
             letter = self._letter("poison", topic, payload, envelope, exc, attempts=1)
             await self._dead_letter(letter, replay_of)
             return Outcome.DEAD_LETTERED
+        async with self._one_at_a_time(envelope.id):
+            return await self._handle_once(
+                handler, topic, payload, envelope, argument, replay_of=replay_of
+            )
 
+    @asynccontextmanager
+    async def _one_at_a_time(self, event_id: str) -> AsyncIterator[None]:
+        """Two copies of one event in this process (a live delivery and a catch-up) take
+        turns: the claim in Redis is per replica, so it does not separate them."""
+        while (running := self._in_flight.get(event_id)) is not None:
+            await running.wait()
+        self._in_flight[event_id] = done = asyncio.Event()
+        try:
+            yield
+        finally:
+            del self._in_flight[event_id]
+            done.set()
+
+    async def _handle_once(
+        self,
+        handler: Handler,
+        topic: str,
+        payload: bytes,
+        envelope: Envelope,
+        argument: object,
+        *,
+        replay_of: str | None,
+    ) -> Outcome:
         if self.dedup is not None:
             dedup = self.dedup
             claim = await until_reachable(

@@ -13,6 +13,8 @@ import zmqtt
 
 from bus._internal.broker import make_broker, send
 from bus.envelope import Envelope
+from bus.journal import JournalEntry, record
+from bus.mongo import connect_mongo, release_mongo
 from bus.settings import BusSettings
 from bus.topics import topic_for_type
 from contracts import Event
@@ -39,6 +41,10 @@ class Publisher:
         retry_for: Seconds to keep trying one event while the broker is unreachable
             (restarting, say) before giving up; 0 fails at once. The same envelope
             is sent again, so consumers see at worst a duplicate, never a loss.
+
+    With ``settings.journal_first`` (the default) each event is written to the
+    journal before it is sent: if the broker acknowledges it and dies before
+    saving it, consumers still get it when they catch up after the restart.
     """
 
     def __init__(
@@ -53,8 +59,12 @@ class Publisher:
         self.retry_for = retry_for
         self.retries = 0
         self._broker: MQTTBroker | None = None
+        self._journal = False
 
     async def __aenter__(self) -> Publisher:
+        if self.settings.journal_first:
+            await connect_mongo(self.settings.mongo_url, [JournalEntry])
+            self._journal = True
         self._broker = make_broker(self.settings, reconnect=self.retry_for > 0)
         await self._broker.connect()
         return self
@@ -68,6 +78,9 @@ class Publisher:
         if self._broker is not None:
             await self._broker.stop()
             self._broker = None
+        if self._journal:
+            await release_mongo(self.settings.mongo_url)
+            self._journal = False
 
     async def publish(
         self,
@@ -87,6 +100,8 @@ class Publisher:
             msg = "use the Publisher as 'async with Publisher() as pub:'"
             raise RuntimeError(msg)
         broker, where = self._broker, topic or topic_for_type(envelope.type)
+        if self._journal:
+            await record(envelope)
         if self.retry_for <= 0:
             await send(broker, envelope, where)
             return

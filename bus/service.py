@@ -21,7 +21,7 @@ from bus._internal.broker import detach, make_broker, send
 from bus._internal.infra import UNREACHABLE
 from bus.catchup import CatchUp
 from bus.constants import DEAD_LETTER_TOPIC, REPLAY_TOPIC, is_system_topic
-from bus.context import current_envelope
+from bus.context import current_envelope, derived_event_id
 from bus.deadletters import (
     DeadLetter,
     DeadLetterSink,
@@ -36,7 +36,7 @@ from bus.handler import Handler, HandlerFunc
 from bus.jobs.declare import Job, JobFunc
 from bus.jobs.queue import enqueue, json_deserializer, json_serializer
 from bus.jobs.worker import build_worker, stop_worker
-from bus.journal import JournalEntry
+from bus.journal import JournalEntry, record
 from bus.mongo import connect_mongo, release_mongo
 from bus.pipeline import Pipeline
 from bus.retry import RetryPolicy
@@ -410,11 +410,17 @@ class Service:
         """Publish an event at QoS 1.
 
         Inside a handler the new event continues the handled event's chain:
-        same ``correlationid``, and ``causationid`` set to the handled event's id.
+        same ``correlationid``, and ``causationid`` set to the handled event's id;
+        its id is derived from the handled event's, so a handler that runs again
+        on the same event publishes the same ids and consumers skip the repeats.
         """
         if self._broker is None:
             raise BusNotStartedError(f"{self.name} is not started")
+        if id is None:
+            id = derived_event_id(self.name, event.contract.type)
         envelope = Envelope.wrap(event, source=self.source, cause=current_envelope(), id=id)
+        if self.settings.journal_first and self.mongo is not None:
+            await record(envelope)
         await send(self._broker, envelope, event.contract.topic)
         return envelope
 

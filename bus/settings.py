@@ -42,3 +42,9 @@ class BusSettings(BaseSettings):
         gt=0,
         description="Seconds a replica's claim on an event it is handling lasts if it dies.",
     )
+    journal_first: bool = Field(
+        default=True,
+        description="Write each published event to the journal before sending it, so an "
+        "event the broker acknowledged and then lost (killed before it saved) is still "
+        "delivered by the consumers' catch-up. Costs one MongoDB write per publish.",
+    )

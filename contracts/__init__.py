@@ -5,19 +5,35 @@ Importing this package registers every event class, so
 find all of them.
 """
 
+from contracts.accounts import QuotaExceeded, QuotaReleased, QuotaReserved
 from contracts.base import RESERVED_DOMAIN, ContractInfo, Event
-from contracts.documents import DocumentUploaded
+from contracts.documents import (
+    DocumentContentDeleted,
+    DocumentFailed,
+    DocumentInspected,
+    DocumentReady,
+    DocumentUploaded,
+)
 from contracts.jobs import JobFailed, JobProgressed, JobSucceeded
+from contracts.notifications import NotificationSent
 from contracts.registry import UnknownEventError, all_events, by_topic, by_type, lookup
 
 __all__ = [
     "RESERVED_DOMAIN",
     "ContractInfo",
+    "DocumentContentDeleted",
+    "DocumentFailed",
+    "DocumentInspected",
+    "DocumentReady",
     "DocumentUploaded",
     "Event",
     "JobFailed",
     "JobProgressed",
     "JobSucceeded",
+    "NotificationSent",
+    "QuotaExceeded",
+    "QuotaReleased",
+    "QuotaReserved",
     "UnknownEventError",
     "all_events",
     "by_topic",

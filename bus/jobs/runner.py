@@ -57,7 +57,7 @@ def make_arq_function(
             service=service, job=job.name, key=key, job_id=job_id,
             attempt=attempt, cause=cause_envelope, publish=publish,
         )  # fmt: skip
-        with handling(cause_envelope) if cause_envelope else nullcontext():
+        with handling(cause_envelope, scope=job_id) if cause_envelope else nullcontext():
             try:
                 result = await job.func(context, **kwargs)
             except Exception as exc:

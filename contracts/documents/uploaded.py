@@ -14,6 +14,9 @@ class DocumentUploaded(Event):
 
     document_id: UUID
     owner: Annotated[str, Field(min_length=1, max_length=200, description="The owning user's id")]
+    owner_email: Annotated[
+        str | None, Field(default=None, max_length=320, description="Where to notify the owner")
+    ] = None
     filename: Annotated[str, Field(min_length=1, max_length=255)]
     size_bytes: Annotated[int, Field(ge=0)]
     content_type: Annotated[

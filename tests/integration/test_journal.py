@@ -18,7 +18,10 @@ async def test_an_event_published_twice_is_journaled_once(
     services.append(journal)
     await journal.start()
 
-    async with Publisher(settings=settings) as publisher:
+    # Without journal-first publishing, so that only the journal service writes.
+    async with Publisher(
+        settings=settings.model_copy(update={"journal_first": False})
+    ) as publisher:
         first = await publisher.publish(uploaded(1))
         await publisher.publish_envelope(first)  # the same id again: a redelivery
         last = await publisher.publish(uploaded(2))
@@ -36,3 +39,16 @@ async def test_an_event_published_twice_is_journaled_once(
     assert entry.envelope["data"]["filename"] == "file-1.txt"
     assert entry.envelope["specversion"] == "1.0"
     assert entry.correlationid == first.id
+
+
+async def test_a_publisher_writes_the_journal_before_it_sends(settings: BusSettings) -> None:
+    # No journal service runs: an entry can only come from the publisher itself.
+    unrecorded = settings.model_copy(update={"journal_first": False})
+    async with Publisher(settings=settings) as publisher, Publisher(settings=unrecorded) as plain:
+        sent = await publisher.publish(uploaded(1))
+        entry = await JournalEntry.get(sent.id)
+        assert entry is not None
+        assert entry.envelope["id"] == sent.id
+
+        not_journaled = await plain.publish(uploaded(2))
+        assert await JournalEntry.get(not_journaled.id) is None
