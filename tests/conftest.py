@@ -12,8 +12,10 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import pytest
 from pymongo import AsyncMongoClient
+from sqlalchemy.engine import make_url
 
 from bus import BusSettings, Service
 from bus._internal.broker import make_broker
@@ -65,3 +67,22 @@ async def services(settings: BusSettings) -> AsyncIterator[list[Service]]:
         broker = make_broker(settings, client_id=client_id, reconnect=False)
         await broker.connect()
         await broker.stop()
+
+
+@pytest.fixture
+async def pg_settings(settings: BusSettings) -> AsyncIterator[BusSettings]:
+    """``settings`` with a fresh PostgreSQL database of its own, dropped afterwards."""
+    base = make_url(settings.postgres_url)
+    database = f"chorus_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(
+        host=base.host, port=base.port, user=base.username, password=base.password,
+        database=base.database,
+    )  # fmt: skip
+    try:
+        await admin.execute(f'CREATE DATABASE "{database}"')
+        yield settings.model_copy(
+            update={"postgres_url": base.set(database=database).render_as_string(False)}
+        )
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    finally:
+        await admin.close()
