@@ -11,7 +11,7 @@ DOCKER  := $(shell docker info >/dev/null 2>&1 && echo yes)
 PYTEST_ARGS ?=
 
 .PHONY: help setup format lint test bench up down status logs stack-up stack-down \
-        services-up services-down publish tail journal clean
+        services-up services-down publish tail journal demo user clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -89,6 +89,13 @@ tail: setup ## Watch every domain event as it arrives
 
 journal: setup ## The newest events in the journal
 	$(BUS) journal
+
+demo: setup ## Upload the sample files as a demo user and watch them become ready (after make up)
+	$(PYTHON) infra/demo.py
+
+user: setup ## Create a user and print its API key: make user EMAIL=you@example.com
+	@test -n "$(EMAIL)" || { echo "usage: make user EMAIL=you@example.com"; exit 2; }
+	$(PYTHON) -m services.accounts create-user '$(EMAIL)'
 
 clean: ## Remove caches (not the stack's data: see infra/stack.sh reset)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache

@@ -110,6 +110,8 @@ class Service:
         self.mongo: AsyncMongoClient[Any] | None = None
         self._startup: list[Hook] = []
         self._shutdown: list[Hook] = []
+        self._started: list[Hook] = []
+        self._stopping: list[Hook] = []
         self._broker: MQTTBroker | None = None
         self._subscribers: list[MQTTBaseSubscriber] = []
         self._worker: Worker | None = None
@@ -184,6 +186,16 @@ class Service:
         self._shutdown.append(func)
         return func
 
+    def on_started(self, func: Hook) -> Hook:
+        """Run ``func`` once the service is connected and may publish (an HTTP server, say)."""
+        self._started.append(func)
+        return func
+
+    def on_stopping(self, func: Hook) -> Hook:
+        """Run ``func`` first when the service stops, while it can still publish."""
+        self._stopping.append(func)
+        return func
+
     def _add(self, handler: Handler) -> None:
         if any(h.topic == handler.topic for h in self.handlers):
             msg = f"{self.name} already has a handler for {handler.topic}"
@@ -198,6 +210,16 @@ class Service:
     @property
     def consumes(self) -> list[type[Event]]:
         return [h.event_type for h in self.handlers if h.event_type is not None]
+
+    @property
+    def connected(self) -> bool:
+        """Whether the service is started and its broker connection is up right now."""
+        if self._broker is None:
+            return False
+        try:
+            return self._broker.config.client.connection_info.connection_id is not None
+        except (zmqtt.MQTTDisconnectedError, RuntimeError, AttributeError):
+            return False
 
     @property
     def client_id(self) -> str:
@@ -329,6 +351,8 @@ class Service:
         if work and self.jobs:
             self._worker = self.build_worker()
             self._worker_task = asyncio.create_task(_supervise(self._worker, self.name))
+        for hook in self._started:
+            await hook()
         log.info(
             "%s started as %s on %s%s", self.name, self.client_id, self.settings.mqtt_url,
             f" with a worker for {len(self.jobs)} job(s)" if self._worker else "",
@@ -365,6 +389,8 @@ class Service:
         close the stores."""
         if self._broker is None and self.pipeline is None:
             return
+        for hook in reversed(self._stopping):
+            await hook()
         if self.catch_up is not None:
             await self.catch_up.stop()
             self.catch_up = None

@@ -10,9 +10,9 @@
 #   infra/stack.sh logs [-f] [NAME...]
 #   infra/stack.sh reset               down + delete the data directory
 #
-# NAME: mosquitto redis postgres ferretdb (default: all).
+# NAME: mosquitto redis postgres ferretdb mailsink (default: all).
 # Environment: CHORUS_STACK_DIR (default <repo>/.stack), MQTT_PORT (1883),
-# REDIS_PORT (6379), POSTGRES_PORT (5432), MONGO_PORT (27017),
+# REDIS_PORT (6379), POSTGRES_PORT (5432), MONGO_PORT (27017), SMTP_PORT (1025),
 # CHORUS_START_TIMEOUT (60 s per server), CHORUS_STOP_TIMEOUT (30 s per server).
 # A second stack with its own CHORUS_STACK_DIR and ports is fully independent.
 set -euo pipefail
@@ -21,13 +21,14 @@ PROG=stack.sh
 # shellcheck source=lib.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL_SERVERS=(mosquitto redis postgres ferretdb)
+ALL_SERVERS=(mosquitto redis postgres ferretdb mailsink)
 APT_PACKAGES=(mosquitto mosquitto-clients redis-server postgresql libmagic1)
 
 MQTT_PORT=${MQTT_PORT:-1883}
 REDIS_PORT=${REDIS_PORT:-6379}
 POSTGRES_PORT=${POSTGRES_PORT:-5432}
 MONGO_PORT=${MONGO_PORT:-27017}
+SMTP_PORT=${SMTP_PORT:-1025}
 START_TIMEOUT=${CHORUS_START_TIMEOUT:-60}
 STOP_TIMEOUT=${CHORUS_STOP_TIMEOUT:-30}
 
@@ -53,6 +54,7 @@ server_port() {
         redis) printf '%s' "$REDIS_PORT" ;;
         postgres) printf '%s' "$POSTGRES_PORT" ;;
         ferretdb) printf '%s' "$MONGO_PORT" ;;
+        mailsink) printf '%s' "$SMTP_PORT" ;;
     esac
 }
 
@@ -63,6 +65,7 @@ server_match() {
         redis) printf '%s' "redis-server" ;;
         postgres) printf '%s' "postgres" ;;
         ferretdb) printf '%s' "ferretdb" ;;
+        mailsink) printf '%s' "services.notifier.mailsink" ;;
     esac
 }
 
@@ -344,6 +347,26 @@ start_ferretdb() {
         --telemetry=disable --debug-addr=- --log-level=info
 }
 
+# --- mailsink: an SMTP server keeping every mail in a Maildir (the notifier's
+# local stand-in for a real mail server); needs the project's virtualenv.
+
+health_mailsink() { # an SMTP greeting
+    local py
+    py=$(python_bin) || return 1
+    timeout 5 "$py" -c 'import smtplib, sys; smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=4).quit()' "$1" >/dev/null 2>&1
+}
+kind_mailsink() { health_mailsink "$1"; }
+
+start_mailsink() {
+    local py=${CHORUS_PYTHON:-$REPO_ROOT/.venv/bin/python}
+    [[ -x $py ]] || die "mailsink needs the project's virtualenv ($py): run 'make setup'"
+    mkdir -p "$DATA_DIR/mail"
+    # launch runs from /: the package is found through the editable install.
+    launch "$(pidfile_of mailsink)" "$(logfile_of mailsink)" \
+        "$py" -m services.notifier.mailsink --host 127.0.0.1 --port "$SMTP_PORT" \
+        --maildir "$DATA_DIR/mail"
+}
+
 # ------------------------------------------------------------------ install
 
 find_go() {
@@ -520,6 +543,7 @@ port_env() {
         redis) printf 'REDIS_PORT' ;;
         postgres) printf 'POSTGRES_PORT' ;;
         ferretdb) printf 'MONGO_PORT' ;;
+        mailsink) printf 'SMTP_PORT' ;;
     esac
 }
 

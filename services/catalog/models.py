@@ -1,0 +1,129 @@
+"""The catalog's documents: one entry per document, and the log it is folded from."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final, Literal
+from uuid import UUID
+
+from beanie import Document
+from pydantic import BaseModel, Field
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+Status = Literal["uploaded", "accepted", "inspecting", "ready", "rejected", "failed"]
+
+STATUSES: Final[tuple[Status, ...]] = (
+    "uploaded",
+    "accepted",
+    "inspecting",
+    "ready",
+    "rejected",
+    "failed",
+)
+"""Every status a document can have, roughly in the order it goes through them."""
+
+TERMINAL_STATUSES: Final = frozenset({"ready", "rejected", "failed"})
+"""Statuses a document never leaves."""
+
+STATUS_RANK: Final[dict[Status, int]] = {
+    "uploaded": 0,
+    "accepted": 1,
+    "inspecting": 2,
+    "ready": 3,
+    "rejected": 3,
+    "failed": 3,
+}
+"""A status only ever gives way to one of higher rank; the terminal ones share the top."""
+
+
+class TimelineEntry(BaseModel):
+    """One event in a document's history.
+
+    Attributes:
+        at: When the event happened (its envelope's ``time``).
+        event_id: The event's id; each event appears once.
+        event_type: Its CloudEvents type, such as ``documents.uploaded.v1``.
+        status: The status the event stands for, or None for events that change none.
+        message: What happened, in a few words.
+        percent: For inspection progress, how far it got.
+    """
+
+    at: datetime
+    event_id: str
+    event_type: str
+    status: Status | None = None
+    message: str = ""
+    percent: float | None = None
+
+
+class CatalogEntry(Document):
+    """The read model of one document: what it is, where it stands, and how it got there.
+
+    Fields an event has not told the catalog yet are None: events of one document
+    arrive in any order, so the entry may exist before its upload is known.
+    ``inspection`` is the inspector's loose metadata (``content_type``, ``sha256``,
+    ``language``, ``word_count``, ``page_count``, ``details``…); keys of ``details``
+    that MongoDB-compatible stores refuse (a ``.`` anywhere, a leading ``$``) have
+    those characters replaced by their full-width forms (``．``, ``＄``).
+    """
+
+    id: UUID  # type: ignore[assignment]  # the document id is the primary key
+    owner: str | None = None
+    owner_email: str | None = None
+    filename: str | None = None
+    declared_content_type: str | None = None
+    size_bytes: int | None = None
+    storage_url: str | None = None
+    status: Status = "uploaded"
+    rank: int = 0
+    status_event_id: str | None = Field(
+        default=None, description="The event that set the current status"
+    )
+    reason: str | None = None
+    inspection: dict[str, Any] | None = None
+    progress: float | None = None
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def terminal(self) -> bool:
+        """Whether the status is final (ready, rejected or failed)."""
+        return self.status in TERMINAL_STATUSES
+
+    class Settings:
+        name = "catalog"
+        indexes = [  # noqa: RUF012 - Beanie reads this class attribute
+            IndexModel([("owner", ASCENDING), ("updated_at", DESCENDING)]),
+        ]
+
+
+class AppliedEvent(Document):
+    """One event the catalog applied to a document, as the catalog understood it.
+
+    The entry of a document is folded from all of them (see
+    :func:`services.catalog.projection.project`), never updated piecemeal: the
+    event id is the primary key, so a redelivered event is recorded once.
+    """
+
+    id: str  # type: ignore[assignment]  # the event id is the primary key
+    document_id: UUID
+    event_type: str
+    at: datetime
+    status: Status | None = None
+    facts: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What the event says about the document: owner, owner_email, filename, "
+        "declared_content_type, size_bytes, storage_url",
+    )
+    message: str = ""
+    percent: float | None = None
+    reason: str | None = None
+    inspection: dict[str, Any] | None = None
+    recorded_at: datetime
+
+    class Settings:
+        name = "catalog_applied"
+        indexes = [  # noqa: RUF012 - Beanie reads this class attribute
+            IndexModel([("document_id", ASCENDING)]),
+        ]

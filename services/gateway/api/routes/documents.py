@@ -1,0 +1,133 @@
+"""Uploading documents and following them through the pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated
+from uuid import UUID, uuid4
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from sse_starlette import EventSourceResponse
+
+from contracts import DocumentUploaded
+from services.catalog import TERMINAL_STATUSES, find_document, list_documents
+from services.gateway.api.deps import GatewayDep, UserDep
+from services.gateway.errors import ApiError
+from services.gateway.state import Gateway
+from services.gateway.uploads import receive_upload
+from services.gateway.views import Accepted, DocumentView
+
+router = APIRouter(prefix="/documents", tags=["documents"])
+
+
+@router.post(
+    "",
+    status_code=202,
+    responses={
+        403: {"description": "The owner's quota is used up"},
+        413: {"description": "The file is larger than the limit"},
+        415: {"description": "Not a multipart/form-data request"},
+        422: {"description": "No file field, or an empty file"},
+    },
+)
+async def upload(request: Request, user: UserDep, gateway: GatewayDep) -> JSONResponse:
+    """Store a file (multipart field ``file``) and start its processing.
+
+    Answers 202 at once, with the document id and a ``Location`` to poll; the
+    pipeline (quota, inspection, catalog, mail) runs behind it. Quota is checked
+    here only as far as it is known before the body is read (no documents left);
+    ``accounts`` has the final word and may still reject the document.
+    """
+    quota = await gateway.accounts.quota(user.user_id)
+    if quota is not None and not quota.allows(0):
+        raise ApiError(403, "quota_exceeded", quota.describe_refusal(0))
+    document_id = uuid4()
+    received = await receive_upload(
+        request, gateway.storage, document_id, limit=gateway.config.max_upload_bytes
+    )
+    await gateway.remember_upload(document_id, user.user_id, received.filename)
+    try:
+        await gateway.service.publish(
+            DocumentUploaded(
+                document_id=document_id, owner=user.user_id, owner_email=user.email,
+                filename=received.filename, size_bytes=received.size,
+                content_type=received.declared_type, storage_url=received.url,
+            )
+        )  # fmt: skip
+    except Exception as exc:
+        await gateway.forget_upload(document_id)
+        await gateway.storage.delete(received.url)
+        raise ApiError(503, "bus_unavailable", f"the upload could not be announced: {exc}") from exc
+    location = str(request.url_for("get_document", document_id=str(document_id)).path)
+    body = Accepted(document_id=document_id, location=location)
+    return JSONResponse(body.model_dump(mode="json"), 202, headers={"Location": location})
+
+
+async def _view(gateway: Gateway, document_id: UUID, owner: str) -> DocumentView:
+    entry = await find_document(document_id, owner)
+    if entry is not None:
+        return DocumentView.of(entry)
+    filename = await gateway.pending_upload(document_id, owner)
+    if filename is None:
+        raise ApiError(404, "not_found", f"no document {document_id}")
+    return DocumentView(id=document_id, status="uploaded", filename=filename)
+
+
+@router.get("", summary="List your documents")
+async def list_mine(
+    user: UserDep, limit: Annotated[int, Query(ge=1, le=200)] = 50
+) -> list[DocumentView]:
+    """Your newest documents first."""
+    return [DocumentView.of(entry) for entry in await list_documents(user.user_id, limit=limit)]
+
+
+@router.get("/{document_id}", responses={404: {"description": "No such document of yours"}})
+async def get_document(
+    document_id: UUID,
+    user: UserDep,
+    gateway: GatewayDep,
+    wait: Annotated[
+        float, Query(ge=0, description="Seconds to wait for the status to change (long poll)")
+    ] = 0,
+) -> DocumentView:
+    """The document's state and metadata; with ``?wait=N``, answer as soon as its
+    status changes, or after N seconds (at most the configured maximum)."""
+    view = await _view(gateway, document_id, user.user_id)
+    deadline = time.monotonic() + min(wait, gateway.config.max_wait)
+    first = view.status
+    while view.status == first and first not in TERMINAL_STATUSES:
+        if time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(gateway.config.poll_interval)
+        view = await _view(gateway, document_id, user.user_id)
+    return view
+
+
+@router.get("/{document_id}/events", responses={404: {"description": "No such document"}})
+async def document_events(
+    document_id: UUID, request: Request, user: UserDep, gateway: GatewayDep
+) -> EventSourceResponse:
+    """Server-Sent Events: each step of the document's timeline as it happens (event
+    ``status`` or ``progress``), ending after ``ready``, ``rejected`` or ``failed``."""
+    await _view(gateway, document_id, user.user_id)  # 404 before the stream starts
+
+    async def steps() -> AsyncIterator[dict[str, str]]:
+        sent = 0
+        while True:
+            view = await _view(gateway, document_id, user.user_id)
+            for item in view.timeline[sent:]:
+                kind = "progress" if item.percent is not None else "status"
+                yield {"event": kind, "data": item.model_dump_json()}
+            sent = len(view.timeline)
+            if view.status in TERMINAL_STATUSES:
+                yield {"event": "end", "data": json.dumps({"status": view.status})}
+                return
+            if await request.is_disconnected():
+                return
+            await asyncio.sleep(gateway.config.poll_interval)
+
+    return EventSourceResponse(steps(), ping=15)

@@ -1,0 +1,85 @@
+"""The gateway: the external HTTP API of the document-intake pipeline.
+
+Consumes: QuotaExceeded, DocumentFailed (to delete the stored bytes).
+Produces: DocumentUploaded, DocumentContentDeleted.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bus import BusSettings, Service
+from contracts import DocumentContentDeleted, DocumentFailed, QuotaExceeded
+from services.accounts import AccountsReader
+from services.catalog import CatalogEntry
+from services.gateway.api import create_app
+from services.gateway.config import GatewaySettings
+from services.gateway.server import HttpServer
+from services.gateway.state import Gateway
+from services.gateway.tokens import TokenStore
+from services.storage import BlobStorage, open_storage
+
+log = logging.getLogger("services.gateway")
+
+
+class GatewayService(Service):
+    """A bus service that also serves the HTTP API while it runs."""
+
+    http: HttpServer | None = None
+    gateway: Gateway | None = None
+
+
+def create_service(
+    name: str = "gateway",
+    settings: BusSettings | None = None,
+    config: GatewaySettings | None = None,
+    storage: BlobStorage | None = None,
+) -> GatewayService:
+    """The gateway: HTTP on ``config.host:port`` once the bus is connected; it reads the
+    catalog's read model (MongoDB) and the accounts' keys and quotas (PostgreSQL)."""
+    config = config or GatewaySettings()
+    blobs = storage or open_storage()
+    service = GatewayService(name, settings=settings, documents=[CatalogEntry])
+
+    async def discard(document_id: object, url: str, reason: str) -> None:
+        deleted = await blobs.delete(url)
+        if deleted:
+            log.info("%s: deleted the bytes of %s (%s)", name, document_id, reason)
+        await service.publish(
+            DocumentContentDeleted(document_id=document_id, storage_url=url, reason=reason)
+        )
+
+    @service.on(QuotaExceeded)
+    async def on_quota_exceeded(event: QuotaExceeded) -> None:
+        await discard(event.document_id, event.storage_url, f"rejected: {event.reason}")
+
+    @service.on(DocumentFailed)
+    async def on_document_failed(event: DocumentFailed) -> None:
+        await discard(event.document_id, event.storage_url, f"failed: {event.reason}")
+
+    @service.on_started
+    async def serve_http() -> None:
+        assert service.redis is not None
+        accounts = AccountsReader(service.settings.postgres_url)
+        gateway = Gateway(
+            service=service, config=config, storage=blobs, redis=service.redis,
+            tokens=TokenStore(service.redis, config.token_ttl), accounts=accounts,
+        )  # fmt: skip
+        service.gateway = gateway
+        service.http = HttpServer(create_app(gateway), config.host, config.port)
+        await service.http.start()
+        log.info("%s: HTTP API on %s", name, service.http.url)
+
+    @service.on_stopping
+    async def stop_http() -> None:
+        if service.http is not None:
+            await service.http.stop()
+            service.http = None
+        if service.gateway is not None:
+            await service.gateway.accounts.close()
+            service.gateway = None
+
+    return service
+
+
+service = create_service()
