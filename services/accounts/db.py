@@ -14,7 +14,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.accounts.models import ApiKey, Quota, UsageEntry, User
 
 TABLES: list[Table] = [
-    SQLModel.metadata.tables[str(model.__tablename__)] for model in (User, ApiKey, Quota, UsageEntry)
+    SQLModel.metadata.tables[str(model.__tablename__)]
+    for model in (User, ApiKey, Quota, UsageEntry)
 ]
 """The tables this service owns (SQLModel's metadata is shared with any other service)."""
 

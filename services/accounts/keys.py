@@ -102,22 +102,19 @@ async def create_user(
         InvalidAccountError: A bad email address or a negative quota (before any connection).
         AccountExistsError: An account with that email exists.
     """
-    request = validate_new_user(
-        email, name=name, max_documents=max_documents, max_bytes=max_bytes
-    )
+    request = validate_new_user(email, name=name, max_documents=max_documents, max_bytes=max_bytes)
     defaults = config or AccountsSettings()
     async with open_database(postgres_url, pool_size=1) as sessions, sessions() as session:
-        user, api_key = await add_user(session, request, defaults)
-    return NewUser(user_id=str(user.id), email=user.email, api_key=api_key)
+        return await add_user(session, request, defaults)
 
 
 async def add_user(
     session: AsyncSession, request: UserCreate, defaults: AccountsSettings
-) -> tuple[User, str]:
+) -> NewUser:
     """Insert the user, its quota and a first key in one transaction; commits.
 
     Returns:
-        The user and its API key.
+        The user's id and email, and its API key.
     """
     existing = await session.exec(select(User.id).where(User.email == request.email))
     if existing.first() is not None:
@@ -134,12 +131,13 @@ async def add_user(
         await session.flush()  # the user row first: the quota and the key refer to it
         session.add(quota)
         api_key = _add_key(session, user.id)
+        created = NewUser(user_id=str(user.id), email=user.email, api_key=api_key)
         await session.commit()
     except IntegrityError:
         # Created by someone else between the check and the insert.
         await session.rollback()
         raise AccountExistsError(f"an account for {request.email} already exists") from None
-    return user, api_key
+    return created
 
 
 async def issue_api_key(session: AsyncSession, user_id: uuid.UUID) -> str:

@@ -53,7 +53,9 @@ class UserCreate(UserBase):
         # Addresses compare case-insensitively here, so one person cannot hold two accounts.
         email = value.strip().lower()
         if not _EMAIL.match(email):
-            raise PydanticCustomError("email", "not an email address: {value!r}", {"value": value})
+            raise PydanticCustomError(
+                "email", "not an email address: {value}", {"value": repr(value)}
+            )
         return email
 
 

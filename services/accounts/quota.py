@@ -142,6 +142,7 @@ async def _reserve(
     size_bytes: int,
     event_id: str | None,
 ) -> Reserved | Exceeded:
+    # Each outcome is built before the transaction ends: ending it expires the rows read.
     try:
         locked = await session.exec(
             select(Quota, User.email)
@@ -155,37 +156,39 @@ async def _reserve(
             return Exceeded(UNKNOWN_ACCOUNT)
         quota, email = row
         earlier = await _ledger_entry(session, document_id, RESERVE)
+        outcome: Reserved | Exceeded
         if earlier is not None:
-            await session.rollback()
             if earlier.user_id != user_id:
-                return Exceeded(f"document {document_id} is reserved by another account", email)
-            return Reserved(
-                user_id=str(user_id), email=email, size_bytes=earlier.bytes,
-                documents_used=earlier.documents_used_after, bytes_used=earlier.bytes_used_after,
-                repeated=True,
-            )  # fmt: skip
+                outcome = Exceeded(f"document {document_id} is reserved by another account", email)
+            else:
+                outcome = Reserved(
+                    user_id=str(user_id), email=email, size_bytes=earlier.bytes,
+                    documents_used=earlier.documents_used_after,
+                    bytes_used=earlier.bytes_used_after, repeated=True,
+                )  # fmt: skip
+            await session.rollback()
+            return outcome
         reason = _view(quota).refusal(size_bytes)
         if reason is not None:
             await session.rollback()
             return Exceeded(reason, email)
         quota.documents_used += 1
         quota.bytes_used += size_bytes
-        session.add(quota)
-        session.add(
-            UsageEntry(
-                user_id=user_id, document_id=document_id, kind=RESERVE,
-                documents=1, bytes=size_bytes, event_id=event_id,
-                documents_used_after=quota.documents_used, bytes_used_after=quota.bytes_used,
-            )  # fmt: skip
-        )
+        entry = UsageEntry(
+            user_id=user_id, document_id=document_id, kind=RESERVE,
+            documents=1, bytes=size_bytes, event_id=event_id,
+            documents_used_after=quota.documents_used, bytes_used_after=quota.bytes_used,
+        )  # fmt: skip
+        outcome = Reserved(
+            user_id=str(user_id), email=email, size_bytes=size_bytes,
+            documents_used=quota.documents_used, bytes_used=quota.bytes_used,
+        )  # fmt: skip
+        session.add_all([quota, entry])
         await session.commit()
     except Exception:
         await session.rollback()
         raise
-    return Reserved(
-        user_id=str(user_id), email=email, size_bytes=size_bytes,
-        documents_used=quota.documents_used, bytes_used=quota.bytes_used,
-    )  # fmt: skip
+    return outcome
 
 
 async def release(
@@ -223,41 +226,43 @@ async def _release(
         if reserved is None:
             await session.rollback()
             return None
+        user_id = reserved.user_id
         locked = await session.exec(
             select(Quota, User.email)
             .join(User)
-            .where(Quota.user_id == reserved.user_id)
+            .where(Quota.user_id == user_id)
             .with_for_update(of=Quota)
         )
         quota, email = locked.one()
         earlier = await _ledger_entry(session, document_id, RELEASE)
+        outcome: Released | None
         if earlier is not None:
+            outcome = None
+            if event_id is not None and earlier.event_id == event_id:
+                outcome = Released(
+                    user_id=str(user_id), email=email, size_bytes=-earlier.bytes,
+                    documents_used=earlier.documents_used_after,
+                    bytes_used=earlier.bytes_used_after, repeated=True,
+                )  # fmt: skip
             await session.rollback()
-            if event_id is None or earlier.event_id != event_id:
-                return None
-            return Released(
-                user_id=str(reserved.user_id), email=email, size_bytes=-earlier.bytes,
-                documents_used=earlier.documents_used_after, bytes_used=earlier.bytes_used_after,
-                repeated=True,
-            )  # fmt: skip
+            return outcome
         quota.documents_used = max(0, quota.documents_used - reserved.documents)
         quota.bytes_used = max(0, quota.bytes_used - reserved.bytes)
-        session.add(quota)
-        session.add(
-            UsageEntry(
-                user_id=reserved.user_id, document_id=document_id, kind=RELEASE,
-                documents=-reserved.documents, bytes=-reserved.bytes, event_id=event_id,
-                documents_used_after=quota.documents_used, bytes_used_after=quota.bytes_used,
-            )  # fmt: skip
-        )
+        entry = UsageEntry(
+            user_id=user_id, document_id=document_id, kind=RELEASE,
+            documents=-reserved.documents, bytes=-reserved.bytes, event_id=event_id,
+            documents_used_after=quota.documents_used, bytes_used_after=quota.bytes_used,
+        )  # fmt: skip
+        outcome = Released(
+            user_id=str(user_id), email=email, size_bytes=reserved.bytes,
+            documents_used=quota.documents_used, bytes_used=quota.bytes_used,
+        )  # fmt: skip
+        session.add_all([quota, entry])
         await session.commit()
     except Exception:
         await session.rollback()
         raise
-    return Released(
-        user_id=str(reserved.user_id), email=email, size_bytes=reserved.bytes,
-        documents_used=quota.documents_used, bytes_used=quota.bytes_used,
-    )  # fmt: skip
+    return outcome
 
 
 async def _ledger_entry(

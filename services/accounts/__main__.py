@@ -1,0 +1,5 @@
+"""``python -m services.accounts``: see :mod:`services.accounts.cli`."""
+
+from services.accounts.cli import main
+
+main()
