@@ -20,7 +20,7 @@ from typing import Annotated
 import httpx
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from bus import BusSettings
 from services.accounts import create_user
@@ -36,7 +36,7 @@ console = Console()
 
 
 async def follow(
-    http: httpx.AsyncClient, name: str, location: str, progress: Progress, task: int
+    http: httpx.AsyncClient, name: str, location: str, progress: Progress, task: TaskID
 ) -> str:
     status = "uploaded"
     async with http.stream("GET", f"{location}/events", timeout=None) as stream:

@@ -9,10 +9,13 @@ lock: building it loads the language models (see
 from __future__ import annotations
 
 import threading
+import unicodedata
 
 from lingua import IsoCode639_1, LanguageDetector, LanguageDetectorBuilder
 
 from services.inspector.config import InspectorSettings
+
+_APOSTROPHES = frozenset("'\u2019")
 
 _detectors: dict[tuple[tuple[str, ...], bool], LanguageDetector] = {}
 _lock = threading.Lock()
@@ -39,14 +42,21 @@ def detector(languages: tuple[str, ...], *, low_accuracy: bool) -> LanguageDetec
 def detect_language(text: str, config: InspectorSettings) -> str | None:
     """The ISO 639-1 code (lowercase) of ``text``'s language, or None.
 
-    None when the text has too few letters or words to judge, or when no language
-    reaches ``config.min_language_confidence`` (numbers, code, noise, a language the
-    detector was not built for).
+    None when the text has too few words (tokens of letters only) or letters to judge,
+    when words are less than ``config.min_language_word_share`` of its tokens (numbers,
+    code, encoded data), or when no language reaches ``config.min_language_confidence``
+    (a language the detector was not built for). Known limit: noise that happens to be
+    cut into letter-only tokens can still be given a language.
     """
     sample = text[: config.language_sample_chars]
-    words = [word for word in sample.split() if any(char.isalpha() for char in word)]
-    letters = sum(char.isalpha() for word in words for char in word)
-    if len(words) < config.min_language_words or letters < config.min_language_letters:
+    tokens = sample.split()
+    words = [word for word in map(_strip_punctuation, tokens) if _is_word(word)]
+    letters = sum(len(word) for word in words)
+    if (
+        len(words) < config.min_language_words
+        or len(words) < config.min_language_word_share * len(tokens)
+        or letters < config.min_language_letters
+    ):
         return None
     ranked = detector(
         config.languages, low_accuracy=config.low_accuracy
@@ -56,6 +66,18 @@ def detect_language(text: str, config: InspectorSettings) -> str | None:
     return ranked[0].language.iso_code_639_1.name.lower()
 
 
-def warm_up(config: InspectorSettings) -> None:
-    """Build the detector now rather than on the first document (blocking: use a thread)."""
-    detector(config.languages, low_accuracy=config.low_accuracy)
+def _strip_punctuation(token: str) -> str:
+    start, end = 0, len(token)
+    while start < end and unicodedata.category(token[start]).startswith("P"):
+        start += 1
+    while end > start and unicodedata.category(token[end - 1]).startswith("P"):
+        end -= 1
+    return token[start:end]
+
+
+def _is_word(token: str) -> bool:
+    """Letters only, inner dashes and apostrophes allowed: ``don't``, ``Straßen-Bahn``."""
+    return bool(token) and all(
+        char.isalpha() or char in _APOSTROPHES or unicodedata.category(char) == "Pd"
+        for char in token
+    )

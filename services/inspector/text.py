@@ -46,11 +46,11 @@ def decode(data: bytes) -> Decoded:
         return Decoded(data.decode("utf-8"), "utf-8")
     except UnicodeDecodeError:
         pass
-    for encoding in (_known_codec(text_encoding(data)), "cp1252"):
-        if encoding is None:
+    for candidate in (_known_codec(text_encoding(data)), "cp1252"):
+        if candidate is None:
             continue
         try:
-            return Decoded(data.decode(encoding), encoding)
+            return Decoded(data.decode(candidate), candidate)
         except UnicodeDecodeError:
             continue
     return Decoded(data.decode("latin-1"), "latin-1")
