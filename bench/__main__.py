@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import scenarios
+from bench.intake import intake
 from bus import BusSettings
 
 RESULTS = Path(__file__).parent / "results.json"
@@ -32,6 +33,13 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=1000, help="events/s for the latency run")
     parser.add_argument("--seconds", type=int, default=30, help="length of the latency run")
     parser.add_argument("--jobs", type=int, default=1000, help="jobs for the arq run")
+    parser.add_argument("--uploads", type=int, default=50, help="uploads for the intake run")
+    parser.add_argument(
+        "--gateway", default="http://127.0.0.1:8000", help="the gateway make up runs"
+    )
+    parser.add_argument(
+        "--only", nargs="+", metavar="STEP", help="run these steps only (default: all)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     asyncio.run(run(args))
@@ -45,18 +53,32 @@ async def run(args: argparse.Namespace) -> None:
         update={
             "mongo_url": urlunsplit(parts._replace(path="/chorus_bench")),
             "session_expiry": 600,
+            # The load generators send without the journal write, so that the consumers
+            # are what is measured; "publish" measures that write's cost by itself.
+            "journal_first": False,
         }
     )
+    journaled = settings.model_copy(update={"journal_first": True})
     results: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, Python {platform.python_version()}",
     }
     steps: list[tuple[str, Callable[[], Awaitable[dict[str, Any]]]]] = [
         ("consumer", lambda: scenarios.consumer_throughput(settings, args.events)),
+        ("publish", lambda: scenarios.publishing(settings, min(args.events, 2000))),
         ("latency", lambda: scenarios.steady_latency(settings, args.rate, args.seconds)),
         ("replicas", lambda: scenarios.replica_scaling(settings, args.events, (1, 2, 4))),
-        ("jobs", lambda: scenarios.jobs(settings, args.jobs)),
+        # Jobs publish their progress and outcome as services do: journal-first.
+        ("jobs", lambda: scenarios.jobs(journaled, args.jobs)),
+        # Through the services make up runs (default settings: their database).
+        ("intake", lambda: intake(BusSettings(), args.uploads, args.gateway)),
     ]
+    if args.only:
+        unknown = set(args.only) - {name for name, _ in steps}
+        if unknown:
+            parser_error = f"unknown step(s): {', '.join(sorted(unknown))}"
+            raise SystemExit(parser_error)
+        steps = [(name, step) for name, step in steps if name in args.only]
     for name, step in steps:
         started = time.perf_counter()
         with console.status(f"bench: {name}…"):
@@ -71,8 +93,8 @@ def _table(results: dict[str, Any]) -> Table:
     table = Table(title=f"Chorus bench, {results['when']}")
     table.add_column("measure")
     table.add_column("value", justify="right")
-    for section in ("consumer", "latency", "replicas", "jobs"):
-        for key, value in results[section].items():
+    for section in ("consumer", "publish", "latency", "replicas", "jobs", "intake"):
+        for key, value in results.get(section, {}).items():
             table.add_row(f"{section}.{key}", str(value))
     return table
 

@@ -43,7 +43,7 @@ class TimelineEntry(BaseModel):
         at: When the event happened (its envelope's ``time``).
         event_id: The event's id; each event appears once.
         event_type: Its CloudEvents type, such as ``documents.uploaded.v1``.
-        status: The status the event stands for, or None for events that change none.
+        status: The document's status once this event happened (in event time).
         message: What happened, in a few words.
         percent: For inspection progress, how far it got.
     """
@@ -51,12 +51,12 @@ class TimelineEntry(BaseModel):
     at: datetime
     event_id: str
     event_type: str
-    status: Status | None = None
+    status: Status
     message: str = ""
     percent: float | None = None
 
 
-class CatalogEntry(Document):
+class CatalogEntryBase(BaseModel):
     """The read model of one document: what it is, where it stands, and how it got there.
 
     Fields an event has not told the catalog yet are None: events of one document
@@ -64,10 +64,10 @@ class CatalogEntry(Document):
     ``inspection`` is the inspector's loose metadata (``content_type``, ``sha256``,
     ``language``, ``word_count``, ``page_count``, ``details``…); keys of ``details``
     that MongoDB-compatible stores refuse (a ``.`` anywhere, a leading ``$``) have
-    those characters replaced by their full-width forms (``．``, ``＄``).
+    those characters replaced by their full-width forms (U+FF0E, U+FF04).
     """
 
-    id: UUID  # type: ignore[assignment]  # the document id is the primary key
+    id: UUID
     owner: str | None = None
     owner_email: str | None = None
     filename: str | None = None
@@ -91,6 +91,10 @@ class CatalogEntry(Document):
         """Whether the status is final (ready, rejected or failed)."""
         return self.status in TERMINAL_STATUSES
 
+
+class CatalogEntry(CatalogEntryBase, Document):
+    """A document's entry as stored in the ``catalog`` collection, keyed by document id."""
+
     class Settings:
         name = "catalog"
         indexes = [  # noqa: RUF012 - Beanie reads this class attribute
@@ -98,15 +102,14 @@ class CatalogEntry(Document):
         ]
 
 
-class AppliedEvent(Document):
+class AppliedEventBase(BaseModel):
     """One event the catalog applied to a document, as the catalog understood it.
 
     The entry of a document is folded from all of them (see
-    :func:`services.catalog.projection.project`), never updated piecemeal: the
-    event id is the primary key, so a redelivered event is recorded once.
+    :func:`services.catalog.projection.project`), never updated piecemeal.
     """
 
-    id: str  # type: ignore[assignment]  # the event id is the primary key
+    id: str = Field(description="The event id")
     document_id: UUID
     event_type: str
     at: datetime
@@ -121,6 +124,11 @@ class AppliedEvent(Document):
     reason: str | None = None
     inspection: dict[str, Any] | None = None
     recorded_at: datetime
+
+
+class AppliedEvent(AppliedEventBase, Document):
+    """An applied event as stored in ``catalog_applied``: the event id is the primary key,
+    so a redelivered event is recorded once."""
 
     class Settings:
         name = "catalog_applied"

@@ -6,7 +6,8 @@ so replicas that handle a document's events in any order, or twice, agree:
 * every fact (owner, filename…) comes from the earliest event that carries it;
 * the status is the one of highest rank; among terminal events (ready, rejected,
   failed), which the choreography does not produce together, the earliest wins;
-* the timeline lists every event once, by event time.
+* the timeline lists every event once, by event time, each with the status the
+  document had once it happened.
 
 Since events are only ever added, the rank of the result never goes down.
 """
@@ -19,8 +20,8 @@ from uuid import UUID
 
 from services.catalog.models import (
     STATUS_RANK,
-    AppliedEvent,
-    CatalogEntry,
+    AppliedEventBase,
+    CatalogEntryBase,
     Status,
     TimelineEntry,
 )
@@ -35,7 +36,7 @@ _FACTS = (
 )
 
 
-def project(document_id: UUID, applied: Iterable[AppliedEvent]) -> CatalogEntry:
+def project(document_id: UUID, applied: Iterable[AppliedEventBase]) -> CatalogEntryBase:
     """The entry of ``document_id`` after ``applied`` (at least one event of it)."""
     events = sorted(applied, key=lambda e: (e.at, e.id))
     if not events:
@@ -49,8 +50,27 @@ def project(document_id: UUID, applied: Iterable[AppliedEvent]) -> CatalogEntry:
             if value is not None:
                 facts.setdefault(name, value)
 
-    deciding = _deciding(events)
-    status: Status = deciding.status if deciding and deciding.status else "uploaded"
+    # Walk the events in time order: the status after each is the one of the highest
+    # rank so far, the earliest of equals (so the first terminal status stays).
+    deciding: AppliedEventBase | None = None
+    timeline = []
+    for event in events:
+        if event.status is not None and (
+            deciding is None or STATUS_RANK[event.status] > STATUS_RANK[_status(deciding)]
+        ):
+            deciding = event
+        timeline.append(
+            TimelineEntry(
+                at=event.at,
+                event_id=event.id,
+                event_type=event.event_type,
+                status=_status(deciding),
+                message=event.message,
+                percent=event.percent,
+            )
+        )
+
+    status = _status(deciding)
     inspected = [e.inspection for e in events if e.inspection is not None]
     percents = [e.percent for e in events if e.percent is not None]
     if status == "ready":
@@ -58,7 +78,7 @@ def project(document_id: UUID, applied: Iterable[AppliedEvent]) -> CatalogEntry:
     else:
         progress = max(percents) if percents else None
 
-    return CatalogEntry(
+    return CatalogEntryBase(
         id=document_id,
         **facts,
         status=status,
@@ -67,26 +87,13 @@ def project(document_id: UUID, applied: Iterable[AppliedEvent]) -> CatalogEntry:
         reason=deciding.reason if deciding and status in ("rejected", "failed") else None,
         inspection=inspected[-1] if inspected else None,
         progress=progress,
-        timeline=[
-            TimelineEntry(
-                at=e.at,
-                event_id=e.id,
-                event_type=e.event_type,
-                status=e.status,
-                message=e.message,
-                percent=e.percent,
-            )
-            for e in events
-        ],
+        timeline=timeline,
         created_at=min(e.recorded_at for e in events),
         updated_at=max(e.recorded_at for e in events),
     )
 
 
-def _deciding(events: list[AppliedEvent]) -> AppliedEvent | None:
-    """The event whose status stands: highest rank first, then the earliest."""
-    with_status = [e for e in events if e.status is not None]
-    if not with_status:
-        return None
-    # ``events`` is in time order and min() keeps the first of equals.
-    return min(with_status, key=lambda e: -STATUS_RANK[e.status] if e.status else 0)
+def _status(event: AppliedEventBase | None) -> Status:
+    """The status an event stands for; a document nothing has moved yet is ``uploaded``
+    (any event about a document means that it was uploaded)."""
+    return event.status if event is not None and event.status is not None else "uploaded"

@@ -1,0 +1,29 @@
+"""The catalog: the read model of every document (status, timeline, inspection metadata)."""
+
+from services.catalog.models import (
+    STATUSES,
+    TERMINAL_STATUSES,
+    AppliedEvent,
+    AppliedEventBase,
+    CatalogEntry,
+    CatalogEntryBase,
+    Status,
+    TimelineEntry,
+)
+from services.catalog.queries import find_document, list_documents
+from services.catalog.service import create_service, service
+
+__all__ = [
+    "STATUSES",
+    "TERMINAL_STATUSES",
+    "AppliedEvent",
+    "AppliedEventBase",
+    "CatalogEntry",
+    "CatalogEntryBase",
+    "Status",
+    "TimelineEntry",
+    "create_service",
+    "find_document",
+    "list_documents",
+    "service",
+]
