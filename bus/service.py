@@ -41,7 +41,7 @@ from bus.mongo import connect_mongo, release_mongo
 from bus.pipeline import Pipeline
 from bus.retry import RetryPolicy
 from bus.settings import BusSettings
-from contracts import Event
+from contracts import Event, JobFailed, JobProgressed, JobSucceeded
 
 if TYPE_CHECKING:
     from faststream.mqtt import MQTTBroker
@@ -83,6 +83,9 @@ class Service:
         retry: The retry policy of handlers that declare none.
         shared: Replicas split the stream (``$share/<name>/…``). ``False`` gives each
             replica its own plain subscription and every event, as the journal needs.
+        produces: The event types the service publishes (job events are added for
+            services with jobs). Tools read it (``bus graph``, ``bus docs``); publishing
+            a type not declared here logs a warning once.
     """
 
     def __init__(
@@ -93,6 +96,7 @@ class Service:
         documents: Sequence[type[Document]] = (),
         retry: RetryPolicy | None = None,
         shared: bool = True,
+        produces: Sequence[type[Event]] = (),
     ) -> None:
         if not name or any(c in name for c in "/+#$ "):
             msg = f"a service name must be a plain word, got {name!r}"
@@ -102,6 +106,8 @@ class Service:
         self.documents = list(documents)
         self.retry = retry or RetryPolicy()
         self.shared = shared
+        self._produces = list(produces)
+        self._undeclared: set[str] = set()
         self.catch_up: CatchUp | None = None
         self.handlers: list[Handler] = []
         self.jobs: list[Job] = []
@@ -210,6 +216,19 @@ class Service:
     @property
     def consumes(self) -> list[type[Event]]:
         return [h.event_type for h in self.handlers if h.event_type is not None]
+
+    @property
+    def consumes_every_event(self) -> bool:
+        """Whether a handler takes every domain event (``on_every_event``), as the journal's."""
+        return any(h.event_type is None for h in self.handlers)
+
+    @property
+    def produces(self) -> list[type[Event]]:
+        """The declared event types, plus the job events if the service has jobs."""
+        declared = list(self._produces)
+        if self.jobs:
+            declared += [e for e in (JobProgressed, JobSucceeded, JobFailed) if e not in declared]
+        return declared
 
     @property
     def connected(self) -> bool:
@@ -442,6 +461,10 @@ class Service:
         """
         if self._broker is None:
             raise BusNotStartedError(f"{self.name} is not started")
+        if type(event) not in self.produces and event.contract.type not in self._undeclared:
+            self._undeclared.add(event.contract.type)
+            log.warning("%s publishes %s, which it does not declare in produces=", self.name,
+                        event.contract.type)  # fmt: skip
         if id is None:
             id = derived_event_id(self.name, event.contract.type)
         envelope = Envelope.wrap(event, source=self.source, cause=current_envelope(), id=id)

@@ -32,7 +32,7 @@ DEMO_FILES = {
     "report.pdf": "application/pdf",
     "pixel.png": "image/png",
 }
-console = Console()
+console = Console(log_path=False)
 
 
 async def follow(

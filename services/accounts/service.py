@@ -58,7 +58,9 @@ def create_service(
         settings: Connections (``postgres_url`` among them); default: from the environment.
         config: The accounts settings; default: from the environment (``ACCOUNTS_…``).
     """
-    service = Service(name, settings=settings)
+    service = Service(
+        name, settings=settings, produces=[QuotaReserved, QuotaExceeded, QuotaReleased]
+    )
     database = _Database(service.settings.postgres_url, config or AccountsSettings())
     service.on_startup(database.open)
     service.on_shutdown(database.close)

@@ -35,7 +35,9 @@ def create_service(name: str = "catalog", settings: BusSettings | None = None) -
     inspection of a document makes it ready, the catalog announces
     :class:`~contracts.DocumentReady`.
     """
-    service = Service(name, settings=settings, documents=[CatalogEntry, AppliedEvent])
+    service = Service(
+        name, settings=settings, documents=[CatalogEntry, AppliedEvent], produces=[DocumentReady]
+    )
 
     @service.on(DocumentUploaded)
     async def on_uploaded(event: DocumentUploaded, envelope: Envelope) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from bus import BusSettings, Service
-from contracts import DocumentContentDeleted, DocumentFailed, QuotaExceeded
+from contracts import DocumentContentDeleted, DocumentFailed, DocumentUploaded, QuotaExceeded
 from services.accounts import AccountsReader
 from services.catalog import CatalogEntry
 from services.gateway.api import create_app
@@ -39,7 +39,12 @@ def create_service(
     catalog's read model (MongoDB) and the accounts' keys and quotas (PostgreSQL)."""
     config = config or GatewaySettings()
     blobs = storage or open_storage()
-    service = GatewayService(name, settings=settings, documents=[CatalogEntry])
+    service = GatewayService(
+        name,
+        settings=settings,
+        documents=[CatalogEntry],
+        produces=[DocumentUploaded, DocumentContentDeleted],
+    )
 
     async def discard(document_id: object, url: str, reason: str) -> None:
         deleted = await blobs.delete(url)

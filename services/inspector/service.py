@@ -74,7 +74,7 @@ def create_service(
     """
     config = config or InspectorSettings()
     blobs = storage or open_storage()
-    service = Service(name, settings=settings)
+    service = Service(name, settings=settings, produces=[DocumentInspected, DocumentFailed])
     retry = RetryPolicy(attempts=config.job_attempts, initial_delay=1.0, max_delay=30.0)
 
     @service.job(timeout=config.job_timeout, retry=retry)

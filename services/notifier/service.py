@@ -44,7 +44,12 @@ def create_service(
     """
     config = config or NotifierSettings()
     mailer = mailer or Mailer(config)
-    service = Service(name, settings=settings, retry=retry or smtp_retry(config))
+    service = Service(
+        name,
+        settings=settings,
+        retry=retry or smtp_retry(config),
+        produces=[NotificationSent],
+    )
 
     async def notify(
         kind: Kind,

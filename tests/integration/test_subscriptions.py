@@ -1,5 +1,6 @@
 """Shared, persistent QoS 1 subscriptions on a real Mosquitto."""
 
+import asyncio
 from collections import Counter
 from collections.abc import Callable
 
@@ -72,3 +73,29 @@ async def test_events_published_while_a_service_is_down_arrive_after_restart(
     await eventually(lambda: seen_after.total() == 50, what="the queued events after restart")
     assert set(seen_after) == {f"file-{n}.txt" for n in range(50)}
     assert seen.total() == 0
+
+
+async def test_a_backlog_larger_than_zmqtts_replay_buffer_arrives_after_restart(
+    settings: BusSettings, services: list[Service], unique: Callable[[str], str]
+) -> None:
+    # A resumed session's backlog reaches the client before it has subscribed again;
+    # without a Receive Maximum, zmqtt holds over 1000 of them, drops the connection,
+    # and does so again on every reconnection: the service never gets going.
+    backlog = 1500
+    name = unique("indexer")
+    service, _ = counting_service(name, settings)
+    services.append(service)
+    await service.start()
+    await service.stop()
+
+    quick = settings.model_copy(update={"journal_first": False})
+    async with Publisher(settings=quick) as publisher:
+        await asyncio.gather(*(publisher.publish(uploaded(n)) for n in range(backlog)))
+
+    restarted, seen_after = counting_service(name, settings)
+    services.append(restarted)
+    await restarted.start()
+    await eventually(
+        lambda: seen_after.total() == backlog, within=60, what="the whole backlog after restart"
+    )
+    assert len(seen_after) == backlog
