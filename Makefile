@@ -11,10 +11,10 @@ DOCKER  := $(shell docker info >/dev/null 2>&1 && echo yes)
 PYTEST_ARGS ?=
 
 .PHONY: help setup format lint test bench up down status logs stack-up stack-down \
-        services-up services-down publish tail journal demo user clean
+        services-up services-down publish tail journal demo user docs clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## Create .venv and install the project into it (editable)
 
@@ -28,10 +28,14 @@ format: setup ## Format and auto-fix the code
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-lint: setup ## ruff and mypy
+lint: setup contracts-check ## ruff and mypy (after the contract compatibility check)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+.PHONY: contracts-check
+contracts-check: setup ## Fail on a breaking change to a published event contract
+	$(BUS) contracts check
 
 test: setup stack-up ## Start what the tests need, then run them all
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
@@ -92,6 +96,11 @@ journal: setup ## The newest events in the journal
 
 demo: setup ## Upload the sample files as a demo user and watch them become ready (after make up)
 	$(PYTHON) infra/demo.py
+
+docs: setup ## Regenerate docs/: the choreography graph and the system's AsyncAPI document
+	$(BUS) graph --service gateway,accounts,inspector,catalog,notifier,journal -o docs/graph.mmd
+	$(BUS) graph --service gateway,accounts,inspector,catalog,notifier,journal -f html -o docs/graph.html
+	$(BUS) docs --service gateway,accounts,inspector,catalog,notifier,journal
 
 user: setup ## Create a user and print its API key: make user EMAIL=you@example.com
 	@test -n "$(EMAIL)" || { echo "usage: make user EMAIL=you@example.com"; exit 2; }

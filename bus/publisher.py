@@ -99,7 +99,8 @@ class Publisher:
         if self._broker is None:
             msg = "use the Publisher as 'async with Publisher() as pub:'"
             raise RuntimeError(msg)
-        broker, where = self._broker, topic or topic_for_type(envelope.type)
+        broker = self._broker
+        where = self.settings.wire_topic(topic or topic_for_type(envelope.type))
         if self._journal:
             await record(envelope)
         if self.retry_for <= 0:

@@ -261,7 +261,7 @@ class Service:
 
     def _subscribe(self, broker: MQTTBroker, handler: Handler) -> MQTTBaseSubscriber:
         async def consume(message: MQTTMessage) -> None:
-            topic = message.raw_message.topic
+            topic = self.settings.local_topic(message.raw_message.topic)
             if not is_system_topic(topic):
                 await self._require_pipeline().deliver(handler, topic, message.body)
             await _ack(message)
@@ -280,7 +280,7 @@ class Service:
         self, broker: MQTTBroker, topic: str, func: Callable[[MQTTMessage], Awaitable[None]]
     ) -> MQTTBaseSubscriber:
         subscriber = broker.subscriber(
-            topic,
+            self.settings.wire_topic(topic),
             qos=zmqtt.QoS.AT_LEAST_ONCE,
             shared=self.name if self.shared else None,
             ack_policy=AckPolicy.MANUAL,
@@ -345,7 +345,7 @@ class Service:
         if self._broker is not None:
             await self._broker.publish(
                 letter.model_dump_json().encode(),
-                DEAD_LETTER_TOPIC.format(service=self.name),
+                self.settings.wire_topic(DEAD_LETTER_TOPIC.format(service=self.name)),
                 qos=zmqtt.QoS.AT_LEAST_ONCE,
             )
 
@@ -470,7 +470,7 @@ class Service:
         envelope = Envelope.wrap(event, source=self.source, cause=current_envelope(), id=id)
         if self.settings.journal_first and self.mongo is not None:
             await record(envelope)
-        await send(self._broker, envelope, event.contract.topic)
+        await send(self._broker, envelope, self.settings.wire_topic(event.contract.topic))
         return envelope
 
 

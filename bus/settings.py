@@ -20,6 +20,13 @@ class BusSettings(BaseSettings):
     mongo_url: str = "mongodb://localhost:27017/chorus"
     postgres_url: str = "postgresql+asyncpg://chorus:chorus@localhost:5432/chorus"
 
+    namespace: str = Field(
+        default="",
+        description="A topic prefix for everything this deployment sends and receives, so "
+        "that several deployments (a developer's stack, a test run) can share one broker "
+        "without seeing each other's events. Give each its own databases too.",
+        pattern=r"^([A-Za-z0-9_-]+)?$",
+    )
     instance: str = Field(
         default="1",
         description="This replica's name; with the service name it forms the stable MQTT "
@@ -48,3 +55,13 @@ class BusSettings(BaseSettings):
         "event the broker acknowledged and then lost (killed before it saved) is still "
         "delivered by the consumers' catch-up. Costs one MongoDB write per publish.",
     )
+
+    def wire_topic(self, topic: str) -> str:
+        """``topic`` (or topic filter) as it travels in this namespace."""
+        return f"{self.namespace}/{topic}" if self.namespace else topic
+
+    def local_topic(self, wire_topic: str) -> str:
+        """The namespace-free topic of a message received in this namespace."""
+        if self.namespace and wire_topic.startswith(self.namespace + "/"):
+            return wire_topic[len(self.namespace) + 1 :]
+        return wire_topic

@@ -46,13 +46,15 @@ class InMemoryBus:
         """Deliver an envelope as it is, on its type's topic or on ``topic``."""
         broker = self.service._broker
         assert broker is not None
-        await send(broker, envelope, topic or envelope.type.replace(".", "/"))
+        where = topic or envelope.type.replace(".", "/")
+        await send(broker, envelope, self.service.settings.wire_topic(where))
 
     async def publish_raw(self, payload: bytes, topic: str) -> None:
         """Deliver arbitrary bytes, such as a malformed payload."""
         broker = self.service._broker
         assert broker is not None
-        await broker.publish(payload, topic, qos=zmqtt.QoS.AT_LEAST_ONCE)
+        wire = self.service.settings.wire_topic(topic)
+        await broker.publish(payload, wire, qos=zmqtt.QoS.AT_LEAST_ONCE)
 
     def of_type(self, event_type: type[Event]) -> list[Envelope]:
         return [e for e in self.published if e.type == event_type.contract.type]
@@ -74,7 +76,7 @@ async def in_memory(service: Service, *, run_hooks: bool = False) -> AsyncIterat
     )
     broker = service.build_broker()
 
-    @broker.subscriber(DOMAIN_EVENTS_FILTER)
+    @broker.subscriber(service.settings.wire_topic(DOMAIN_EVENTS_FILTER))
     async def spy(message: MQTTMessage) -> None:
         with suppress(EnvelopeError):
             envelope = Envelope.from_bytes(message.body)

@@ -43,6 +43,9 @@ async def settings() -> AsyncIterator[BusSettings]:
             "mongo_url": _with_database(base.mongo_url, database),
             "session_expiry": 300,
             "dedup_ttl": 600,
+            # Each test in a namespace of its own: services that ``make up`` runs on
+            # the same broker (and other tests) never see its events, nor it theirs.
+            "namespace": f"t{uuid.uuid4().hex[:10]}",
         }
     )
     yield test_settings

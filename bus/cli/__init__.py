@@ -4,6 +4,8 @@ import typer
 
 from bus.cli.contracts import contracts_command
 from bus.cli.dlq import app as dlq_app
+from bus.cli.docs import docs_command
+from bus.cli.graph import graph_command
 from bus.cli.journal import journal_command
 from bus.cli.publish import publish_command
 from bus.cli.run import run_command, worker_command
@@ -22,6 +24,8 @@ app.command("contracts")(contracts_command)
 app.command("journal")(journal_command)
 app.command("run")(run_command)
 app.command("worker")(worker_command)
+app.command("graph")(graph_command)
+app.command("docs")(docs_command)
 app.add_typer(dlq_app, name="dlq")
 
 

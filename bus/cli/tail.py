@@ -55,12 +55,14 @@ async def _tail(topic: str, *, as_json: bool, count: int | None) -> None:
         client = await broker.connect()
     seen = 0
     try:
-        async with client.subscribe(topic, qos=zmqtt.QoS.AT_LEAST_ONCE) as subscription:
-            err_console.print(f"[dim]watching {topic} on {settings.mqtt_url} (Ctrl-C to stop)[/]")
+        wire = settings.wire_topic(topic)
+        async with client.subscribe(wire, qos=zmqtt.QoS.AT_LEAST_ONCE) as subscription:
+            err_console.print(f"[dim]watching {wire} on {settings.mqtt_url} (Ctrl-C to stop)[/]")
             async for message in subscription:
-                if is_system_topic(message.topic) and topic == DOMAIN_EVENTS_FILTER:
+                local = settings.local_topic(message.topic)
+                if is_system_topic(local) and topic == DOMAIN_EVENTS_FILTER:
                     continue
-                _show(message.topic, message.payload, as_json=as_json)
+                _show(local, message.payload, as_json=as_json)
                 seen += 1
                 if count is not None and seen >= count:
                     return

@@ -55,7 +55,7 @@ async def request_replays(letters: list[StoredDeadLetter], settings: BusSettings
             )
             await broker.publish(
                 request.model_dump_json().encode(),
-                REPLAY_TOPIC.format(service=letter.service),
+                settings.wire_topic(REPLAY_TOPIC.format(service=letter.service)),
                 qos=zmqtt.QoS.AT_LEAST_ONCE,
             )
     finally:

@@ -96,6 +96,7 @@ def consumer_env(settings: BusSettings, name: str, **extra: str) -> dict[str, st
     return dict(
         os.environ,
         BUS_MQTT_URL=settings.mqtt_url,
+        BUS_NAMESPACE=settings.namespace,
         BUS_MONGO_URL=settings.mongo_url,
         BUS_SESSION_EXPIRY=str(settings.session_expiry),
         BUS_DEDUP_TTL=str(settings.dedup_ttl),

@@ -85,9 +85,11 @@ async def test_every_bad_input_is_dead_lettered_and_the_valid_ones_handled(
             for n, (label, bad, _) in enumerate(BAD):
                 # Distinct ids, so dedup cannot hide one bad input behind another.
                 payload = bad.replace(b'"id": "poison"', f'"id": "poison-{n}"'.encode())
-                await raw.publish(TOPIC, payload, qos=1)
+                await raw.publish(settings.wire_topic(TOPIC), payload, qos=1)
                 await raw.publish(
-                    TOPIC, event(id=f"valid-{n}", data=data(filename=f"{label}.txt")), qos=1
+                    settings.wire_topic(TOPIC),
+                    event(id=f"valid-{n}", data=data(filename=f"{label}.txt")),
+                    qos=1,
                 )
 
         handled = await wait_for_effects(len(BAD), within=60)

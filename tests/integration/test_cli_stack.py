@@ -21,6 +21,7 @@ def environment(settings: BusSettings, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         BUS_MQTT_URL=settings.mqtt_url,
+        BUS_NAMESPACE=settings.namespace,
         BUS_MONGO_URL=settings.mongo_url,
         BUS_SESSION_EXPIRY=str(settings.session_expiry),
         **extra,

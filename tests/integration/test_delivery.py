@@ -73,7 +73,7 @@ async def test_a_failing_event_is_dead_lettered_then_replayed_to_that_service_on
         await service.start()
 
     async with aiomqtt.Client("localhost", 1883) as observer:
-        await observer.subscribe(f"chorus/deadletters/{fragile.name}", qos=1)
+        await observer.subscribe(settings.wire_topic(f"chorus/deadletters/{fragile.name}"), qos=1)
         async with Publisher(settings=settings) as publisher:
             sent = await publisher.publish(uploaded(1))
         async with asyncio.timeout(20):
@@ -90,7 +90,12 @@ async def test_a_failing_event_is_dead_lettered_then_replayed_to_that_service_on
     assert bystander_seen == ["file-1.txt"]
 
     broken["yes"] = False
-    env = dict(os.environ, BUS_MONGO_URL=settings.mongo_url, BUS_MQTT_URL=settings.mqtt_url)
+    env = dict(
+        os.environ,
+        BUS_MONGO_URL=settings.mongo_url,
+        BUS_MQTT_URL=settings.mqtt_url,
+        BUS_NAMESPACE=settings.namespace,
+    )
     replay = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bus", "dlq", "replay", letter.id[:10], env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -121,7 +126,7 @@ async def test_poison_on_the_real_broker_lands_in_dead_letters_and_the_stream_go
     services.append(service)
     await service.start()
     async with aiomqtt.Client("localhost", 1883) as raw:
-        await raw.publish("documents/uploaded/v1", b"\x00\x01 not json", qos=1)
+        await raw.publish(settings.wire_topic("documents/uploaded/v1"), b"\x00\x01 not json", qos=1)
     async with Publisher(settings=settings) as publisher:
         await publisher.publish(uploaded(2))
 

@@ -126,6 +126,7 @@ async def test_a_failed_job_is_dead_lettered_blocks_its_key_and_reruns_on_replay
     broken.clear()
     env = dict(
         os.environ, BUS_MONGO_URL=settings.mongo_url, BUS_MQTT_URL=settings.mqtt_url,
+        BUS_NAMESPACE=settings.namespace,
         BUS_REDIS_URL=settings.redis_url,
     )  # fmt: skip
     replay = await asyncio.create_subprocess_exec(

@@ -99,3 +99,26 @@ async def test_a_backlog_larger_than_zmqtts_replay_buffer_arrives_after_restart(
         lambda: seen_after.total() == backlog, within=60, what="the whole backlog after restart"
     )
     assert len(seen_after) == backlog
+
+
+async def test_deployments_in_different_namespaces_share_a_broker_without_crosstalk(
+    settings: BusSettings, services: list[Service], unique: Callable[[str], str]
+) -> None:
+    name = unique("indexer")  # the same service name in both namespaces
+    ours, seen_ours = counting_service(name, settings)
+    other = settings.model_copy(update={"namespace": settings.namespace + "x"})
+    theirs, seen_theirs = counting_service(name, other)
+    for service in (ours, theirs):
+        services.append(service)
+        await service.start()
+
+    async with Publisher(settings=settings) as publisher:
+        for n in range(20):
+            await publisher.publish(uploaded(n))
+    async with Publisher(settings=other) as publisher:
+        await publisher.publish(uploaded(99))
+
+    await eventually(lambda: seen_ours.total() == 20, what="our 20 events")
+    await eventually(lambda: seen_theirs.total() == 1, what="their one event")
+    assert "file-99.txt" not in seen_ours
+    assert set(seen_theirs) == {"file-99.txt"}

@@ -34,7 +34,7 @@ async def test_a_handler_publishes_cloudevents_with_correlation_and_causation(
     async with aiomqtt.Client(
         url.hostname or "localhost", url.port or 1883, protocol=aiomqtt.ProtocolVersion.V5
     ) as observer:
-        await observer.subscribe("documents/uploaded/v1", qos=1)
+        await observer.subscribe(settings.wire_topic("documents/uploaded/v1"), qos=1)
         async with Publisher(settings=settings) as publisher:
             first = await publisher.publish(uploaded())
         async with asyncio.timeout(20):

@@ -60,3 +60,14 @@ def test_the_wire_format_is_structured_cloudevents_json() -> None:
 def test_bad_payloads_get_a_readable_reason(payload: bytes, reason: str) -> None:
     with pytest.raises(EnvelopeError, match=reason):
         Envelope.from_bytes(payload)
+
+
+def test_a_namespace_prefixes_topics_on_the_wire_and_is_stripped_on_the_way_in() -> None:
+    from bus import BusSettings
+
+    plain = BusSettings(namespace="")
+    spaced = BusSettings(namespace="dev-2")
+    assert plain.wire_topic("documents/uploaded/v1") == "documents/uploaded/v1"
+    assert spaced.wire_topic("+/+/+") == "dev-2/+/+/+"
+    assert spaced.local_topic("dev-2/documents/uploaded/v1") == "documents/uploaded/v1"
+    assert spaced.local_topic("other/documents/uploaded/v1") == "other/documents/uploaded/v1"
