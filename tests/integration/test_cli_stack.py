@@ -52,7 +52,8 @@ async def test_publish_shows_in_tail_and_in_the_journal(
     tail = await bus("tail", "--json", "--count", "1", "documents.uploaded.v1", env=env)
     assert tail.stderr is not None
     assert tail.stdout is not None
-    assert b"watching documents/uploaded/v1" in await asyncio.wait_for(tail.stderr.readline(), 30)
+    watching = f"watching {settings.wire_topic('documents/uploaded/v1')} ".encode()
+    assert watching in await asyncio.wait_for(tail.stderr.readline(), 30)
 
     data = uploaded(5).model_dump_json()
     published = await bus(
