@@ -28,6 +28,10 @@ DEAD_LETTER_TOPIC: Final = f"{SYSTEM_ROOT}/deadletters/{{service}}"
 REPLAY_TOPIC: Final = f"{SYSTEM_ROOT}/replay/{{service}}"
 """A service's private inbox: replayed dead letters, for its handlers only."""
 
+PRESENCE_TOPIC: Final = f"{SYSTEM_ROOT}/presence/{{service}}/{{instance}}"
+"""Each running replica's retained presence (JSON, refreshed by a heartbeat); emptied
+when it stops, or by its MQTT will when it dies (see :mod:`bus.discovery`)."""
+
 
 # -- Redis keys -------------------------------------------------------------
 

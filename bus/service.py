@@ -30,6 +30,7 @@ from bus.deadletters import (
     StoredDeadLetter,
 )
 from bus.dedup import Deduplicator
+from bus.discovery import Announcer, presence_will
 from bus.envelope import Envelope
 from bus.errors import BusNotStartedError
 from bus.handler import Handler, HandlerFunc
@@ -86,6 +87,8 @@ class Service:
         produces: The event types the service publishes (job events are added for
             services with jobs). Tools read it (``bus graph``, ``bus docs``); publishing
             a type not declared here logs a warning once.
+        version: Announced in its presence (``bus services``); default: the installed
+            package's version.
     """
 
     def __init__(
@@ -97,6 +100,7 @@ class Service:
         retry: RetryPolicy | None = None,
         shared: bool = True,
         produces: Sequence[type[Event]] = (),
+        version: str | None = None,
     ) -> None:
         if not name or any(c in name for c in "/+#$ "):
             msg = f"a service name must be a plain word, got {name!r}"
@@ -107,6 +111,7 @@ class Service:
         self.retry = retry or RetryPolicy()
         self.shared = shared
         self._produces = list(produces)
+        self.version = version
         self._undeclared: set[str] = set()
         self.catch_up: CatchUp | None = None
         self.handlers: list[Handler] = []
@@ -122,6 +127,7 @@ class Service:
         self._subscribers: list[MQTTBaseSubscriber] = []
         self._worker: Worker | None = None
         self._worker_task: asyncio.Task[None] | None = None
+        self._announcer: Announcer | None = None
 
     # -- declaring -------------------------------------------------------
 
@@ -254,7 +260,8 @@ class Service:
     def build_broker(self) -> MQTTBroker:
         """A broker with one QoS 1 shared subscription per handled topic, plus the
         service's private replay topic."""
-        broker = make_broker(self.settings, client_id=self.client_id, persistent=True)
+        will = presence_will(self.settings, self.name, self.client_id)
+        broker = make_broker(self.settings, client_id=self.client_id, persistent=True, will=will)
         self._subscribers = [self._subscribe(broker, handler) for handler in self.handlers]
         self._subscribers.append(self._subscribe_replays(broker))
         return broker
@@ -359,11 +366,13 @@ class Service:
         await self._open_stores()
         for hook in self._startup:
             await hook()
+        client_id = self.client_id if consume else f"{self.client_id}-worker"
         if consume:
             self._broker = self.build_broker()
         else:
             self._subscribers = []
-            self._broker = make_broker(self.settings, client_id=f"{self.client_id}-worker")
+            will = presence_will(self.settings, self.name, client_id)
+            self._broker = make_broker(self.settings, client_id=client_id, will=will)
         await self._broker.start()
         if consume and self.shared and self.consumes:
             await self._start_catch_up(self._broker)
@@ -372,6 +381,9 @@ class Service:
             self._worker_task = asyncio.create_task(_supervise(self._worker, self.name))
         for hook in self._started:
             await hook()
+        self._announcer = Announcer(self, self._broker, client_id=client_id, consuming=consume,
+                                    working=self._worker is not None)  # fmt: skip
+        await self._announcer.start()
         log.info(
             "%s started as %s on %s%s", self.name, self.client_id, self.settings.mqtt_url,
             f" with a worker for {len(self.jobs)} job(s)" if self._worker else "",
@@ -408,6 +420,9 @@ class Service:
         close the stores."""
         if self._broker is None and self.pipeline is None:
             return
+        if self._announcer is not None:
+            await self._announcer.stop()  # clears the presence while still connected
+            self._announcer = None
         for hook in reversed(self._stopping):
             await hook()
         if self.catch_up is not None:

@@ -39,6 +39,12 @@ class BusSettings(BaseSettings):
         description="Seconds the broker keeps a stopped replica's session and queues its events.",
     )
     keepalive: int = Field(default=30, gt=0)
+    presence_interval: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds between a replica's presence heartbeats (``bus services``); "
+        "a presence not refreshed for three intervals is shown as stale.",
+    )
     dedup_ttl: int = Field(
         default=7 * 24 * 3600,
         gt=0,

@@ -9,6 +9,7 @@ from bus.cli.graph import graph_command
 from bus.cli.journal import journal_command
 from bus.cli.publish import publish_command
 from bus.cli.run import run_command, worker_command
+from bus.cli.services import services_command
 from bus.cli.tail import tail_command
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ app.command("contracts")(contracts_command)
 app.command("journal")(journal_command)
 app.command("run")(run_command)
 app.command("worker")(worker_command)
+app.command("services")(services_command)
 app.command("graph")(graph_command)
 app.command("docs")(docs_command)
 app.add_typer(dlq_app, name="dlq")

@@ -1,4 +1,5 @@
-"""``bus graph``: who produces and who consumes each event, drawn from the code."""
+"""``bus graph``: who produces and who consumes each event, drawn from the code or from
+the running instances (``--live``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from bus.cli._common import err_console, fail
+from bus.cli._common import err_console, fail, run
 from bus.graph import (
     SERVICES_FILE,
     Graph,
@@ -20,10 +21,11 @@ from bus.graph import (
     render_mermaid,
     render_svg,
 )
+from bus.graph.model import ServiceNode
+from bus.graph.sources import read_live_services
 from bus.loader import ServiceNotFoundError
 from bus.service import Service
-
-LIVE_UNAVAILABLE = "not available yet: needs service discovery (issue 5 part 1)"
+from bus.settings import BusSettings
 
 
 class GraphFormat(StrEnum):
@@ -60,11 +62,13 @@ def graph_command(
     warnings on stderr and drawn red and dashed. A service that handles
     every event (the journal) gets one arrow from "every event" and does not
     count as handling any event in particular.
+
+    With --live, drawn instead from the presence messages of the instances
+    running now (see bus services): each service as its live instances
+    announce it, stale instances left out; --service picks them by name.
     """
-    if live:
-        fail(LIVE_UNAVAILABLE, code=2)
     try:
-        graph = build_graph(load_selected(service))
+        graph = build_graph(_live_selected(service) if live else load_selected(service))
     except ValueError as exc:
         fail(str(exc))
     text = _render(graph, format)
@@ -93,6 +97,23 @@ def load_selected(names: list[str] | None) -> list[Service]:
         return load_services(names)
     except ServiceNotFoundError as exc:
         fail(exc.args[0])
+
+
+def _live_selected(names: list[str] | None) -> list[ServiceNode]:
+    """The running services (those named, in that order, if any are), warnings on stderr."""
+    settings = BusSettings()
+    nodes, warnings = run(read_live_services(settings))
+    wanted = [n.strip() for value in names or [] for n in value.split(",") if n.strip()]
+    if wanted:
+        by_name = {node.name: node for node in nodes}
+        warnings += [f"no live instance of {name}" for name in wanted if name not in by_name]
+        nodes = [by_name[name] for name in wanted if name in by_name]
+    if not nodes:
+        namespace = f" (namespace {settings.namespace})" if settings.namespace else ""
+        warnings.append(f"no running instances on {settings.mqtt_url}{namespace}")
+    for warning in warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    return nodes
 
 
 def _render(graph: Graph, format: GraphFormat) -> str:

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from bus import Envelope, EnvelopeError
+from bus import BusSettings, Envelope, EnvelopeError
 from tests.helpers import uploaded
 
 
@@ -63,8 +63,6 @@ def test_bad_payloads_get_a_readable_reason(payload: bytes, reason: str) -> None
 
 
 def test_a_namespace_prefixes_topics_on_the_wire_and_is_stripped_on_the_way_in() -> None:
-    from bus import BusSettings
-
     plain = BusSettings(namespace="")
     spaced = BusSettings(namespace="dev-2")
     assert plain.wire_topic("documents/uploaded/v1") == "documents/uploaded/v1"

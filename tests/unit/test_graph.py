@@ -310,7 +310,6 @@ def test_bus_graph_takes_services_by_name_and_by_module() -> None:
     ("args", "code", "message"),
     [
         (["--format", "png"], 2, "Invalid value for '--format'"),
-        (["--live"], 2, "not available yet: needs service discovery (issue 5 part 1)"),
         (["--service", "nope"], 1, "no service named 'nope'"),
         (["--service", "journal", "--service", "journal"], 1, "named more than once: journal"),
     ],
