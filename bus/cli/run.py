@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import logging
-import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.logging import RichHandler
 
 from bus.cli._common import fail, run
 from bus.loader import ServiceNotFoundError, load_service
+from bus.logs import configure_logging, set_identity
 from bus.service import Service
+
+
+class LogFormat(StrEnum):
+    AUTO = "auto"
+    JSON = "json"
+    TEXT = "text"
 
 
 def run_command(
@@ -24,9 +30,12 @@ def run_command(
         Path | None, typer.Option(help="Written once the service consumes, removed on exit")
     ] = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING…")] = "INFO",
+    log_format: Annotated[LogFormat, typer.Option(help="auto: JSON unless on a terminal")] = (
+        LogFormat.AUTO
+    ),
 ) -> None:
     """Run SERVICE (its handlers and its job worker) until Ctrl-C or SIGTERM."""
-    service = _prepare(service_name, instance, log_level)
+    service = _prepare(service_name, instance, log_level, log_format)
     run(service.run(ready_file=ready_file))
 
 
@@ -39,33 +48,30 @@ def worker_command(
         Path | None, typer.Option(help="Written once the worker runs, removed on exit")
     ] = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING…")] = "INFO",
+    log_format: Annotated[LogFormat, typer.Option(help="auto: JSON unless on a terminal")] = (
+        LogFormat.AUTO
+    ),
 ) -> None:
     """Run only SERVICE's job worker, to scale long work apart from event handling."""
-    service = _prepare(service_name, instance, log_level)
+    service = _prepare(service_name, instance, log_level, log_format)
     if not service.jobs:
         fail(f"{service.name} declares no jobs")
     run(service.run(ready_file=ready_file, consume=False, work=True))
 
 
-def _prepare(service_name: str, instance: str | None, log_level: str) -> Service:
-    _configure_logging(log_level)
+def _prepare(
+    service_name: str, instance: str | None, log_level: str, log_format: LogFormat
+) -> Service:
+    numeric = logging.getLevelName(log_level.upper())
+    if not isinstance(numeric, int):
+        fail(f"unknown log level {log_level!r}")
+    json_lines = {LogFormat.AUTO: None, LogFormat.JSON: True, LogFormat.TEXT: False}[log_format]
+    configure_logging(numeric, json_lines=json_lines)
     try:
         service = load_service(service_name)
     except ServiceNotFoundError as exc:
         fail(exc.args[0])
     if instance is not None:
         service.settings = service.settings.model_copy(update={"instance": instance})
+    set_identity(service=service.name, instance=service.settings.instance)
     return service
-
-
-def _configure_logging(level: str) -> None:
-    numeric = logging.getLevelName(level.upper())
-    if not isinstance(numeric, int):
-        fail(f"unknown log level {level!r}")
-    handler: logging.Handler
-    if sys.stderr.isatty():
-        handler = RichHandler(show_path=False)
-    else:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=numeric, handlers=[handler], force=True)
