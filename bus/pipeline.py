@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from bus.dedup import Claim, Deduplicator
 from bus.envelope import Envelope
 from bus.errors import PoisonMessageError
 from bus.handler import Handler
+from bus.metrics import EVENTS, HANDLER_SECONDS, RETRIES
 from bus.retry import RetryPolicy
 
 log = logging.getLogger("bus.pipeline")
@@ -61,11 +63,17 @@ class Pipeline:
         except PoisonMessageError as exc:
             letter = self._letter("poison", topic, payload, envelope, exc, attempts=1)
             await self._dead_letter(letter, replay_of)
+            kind = envelope.type if envelope is not None else "unreadable"
+            EVENTS.labels(self.service, kind, Outcome.DEAD_LETTERED.value).inc()
             return Outcome.DEAD_LETTERED
+        started = time.perf_counter()
         async with self._one_at_a_time(envelope.id):
-            return await self._handle_once(
+            outcome = await self._handle_once(
                 handler, topic, payload, envelope, argument, replay_of=replay_of
             )
+        EVENTS.labels(self.service, envelope.type, outcome.value).inc()
+        HANDLER_SECONDS.labels(self.service, envelope.type).observe(time.perf_counter() - started)
+        return outcome
 
     @asynccontextmanager
     async def _one_at_a_time(self, event_id: str) -> AsyncIterator[None]:
@@ -142,6 +150,7 @@ class Pipeline:
                 if attempt >= policy.attempts or not policy.is_retryable(exc):
                     return exc, attempt
                 delay = next(delays)
+                RETRIES.labels(self.service, envelope.type).inc()
                 log.warning(
                     "%s: %s failed on %s (attempt %d/%d: %r), retrying in %.2fs",
                     self.service, handler.name, envelope.id, attempt, policy.attempts, exc, delay,

@@ -12,6 +12,7 @@ import typer
 from bus.cli._common import fail, run
 from bus.loader import ServiceNotFoundError, load_service
 from bus.logs import configure_logging, set_identity
+from bus.metrics import serve as serve_metrics
 from bus.service import Service
 
 
@@ -21,7 +22,7 @@ class LogFormat(StrEnum):
     TEXT = "text"
 
 
-def run_command(
+def run_command(  # noqa: PLR0917 - typer turns each parameter into an option
     service_name: Annotated[str, typer.Argument(metavar="SERVICE", help="e.g. journal")],
     instance: Annotated[
         str | None, typer.Option(help="Replica name; default: $BUS_INSTANCE or 1")
@@ -33,13 +34,17 @@ def run_command(
     log_format: Annotated[LogFormat, typer.Option(help="auto: JSON unless on a terminal")] = (
         LogFormat.AUTO
     ),
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, envvar="BUS_METRICS_PORT", help="Serve /metrics here"),
+    ] = None,
 ) -> None:
     """Run SERVICE (its handlers and its job worker) until Ctrl-C or SIGTERM."""
-    service = _prepare(service_name, instance, log_level, log_format)
+    service = _prepare(service_name, instance, log_level, log_format, metrics_port)
     run(service.run(ready_file=ready_file))
 
 
-def worker_command(
+def worker_command(  # noqa: PLR0917 - typer turns each parameter into an option
     service_name: Annotated[str, typer.Argument(metavar="SERVICE", help="e.g. inspector")],
     instance: Annotated[
         str | None, typer.Option(help="Worker name; default: $BUS_INSTANCE or 1")
@@ -51,16 +56,24 @@ def worker_command(
     log_format: Annotated[LogFormat, typer.Option(help="auto: JSON unless on a terminal")] = (
         LogFormat.AUTO
     ),
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, envvar="BUS_METRICS_PORT", help="Serve /metrics here"),
+    ] = None,
 ) -> None:
     """Run only SERVICE's job worker, to scale long work apart from event handling."""
-    service = _prepare(service_name, instance, log_level, log_format)
+    service = _prepare(service_name, instance, log_level, log_format, metrics_port)
     if not service.jobs:
         fail(f"{service.name} declares no jobs")
     run(service.run(ready_file=ready_file, consume=False, work=True))
 
 
 def _prepare(
-    service_name: str, instance: str | None, log_level: str, log_format: LogFormat
+    service_name: str,
+    instance: str | None,
+    log_level: str,
+    log_format: LogFormat,
+    metrics_port: int | None,
 ) -> Service:
     numeric = logging.getLevelName(log_level.upper())
     if not isinstance(numeric, int):
@@ -74,4 +87,9 @@ def _prepare(
     if instance is not None:
         service.settings = service.settings.model_copy(update={"instance": instance})
     set_identity(service=service.name, instance=service.settings.instance)
+    if metrics_port is not None:
+        try:
+            serve_metrics(metrics_port)
+        except OSError as exc:
+            fail(f"cannot serve metrics on port {metrics_port}: {exc}")
     return service

@@ -17,6 +17,7 @@ from bus.context import handling
 from bus.deadletters import DeadLetter, DeadLetterSink
 from bus.envelope import Envelope
 from bus.jobs.declare import Job, JobContext
+from bus.metrics import JOBS
 from contracts import Event, JobFailed, JobSucceeded
 
 log = logging.getLogger("bus.jobs")
@@ -50,6 +51,7 @@ def make_arq_function(
         stored = await until_reachable(lambda: store.get(done_key), what="job dedup")
         if stored is not None:
             log.info("%s: job %s already completed, not run again", service, job_id)
+            JOBS.labels(service, job.name, "skipped").inc()
             return json.loads(stored)
 
         cause_envelope = Envelope.model_validate_json(cause) if cause else None
@@ -67,11 +69,13 @@ def make_arq_function(
                         "%s: job %s failed (try %d/%d: %r), retrying in %.2fs",
                         service, job_id, attempt, job.retry.attempts, exc, delay,
                     )  # fmt: skip
+                    JOBS.labels(service, job.name, "retried").inc()
                     raise Retry(defer=delay) from exc
                 await _give_up(
                     service, job=job, context=context, kwargs=kwargs, exc=exc,
                     sink=dead_letters(), publish=publish,
                 )  # fmt: skip
+                JOBS.labels(service, job.name, "failed").inc()
                 raise
             encoded = json.dumps(result, default=str)
             await until_reachable(
@@ -86,6 +90,7 @@ def make_arq_function(
                     result=json.loads(encoded), attempts=attempt,
                 )
             )  # fmt: skip
+            JOBS.labels(service, job.name, "succeeded").inc()
             return result
 
     run.__name__ = job.name

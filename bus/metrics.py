@@ -1,0 +1,38 @@
+"""Prometheus metrics of a service process: what its pipeline and its jobs did.
+
+``bus run SERVICE --metrics-port N`` (or ``BUS_METRICS_PORT``) serves them on
+``http://127.0.0.1:N/metrics``; without a port nothing is served, but the
+counters still count (tests read them from the default registry).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram, start_http_server
+
+EVENTS = Counter(
+    "chorus_events_total",
+    "Events that reached a final outcome, by service, event type and outcome "
+    "(handled, duplicate, dead-lettered).",
+    ["service", "type", "outcome"],
+)
+RETRIES = Counter(
+    "chorus_handler_retries_total",
+    "Handler attempts that failed and were retried, by service and event type.",
+    ["service", "type"],
+)
+HANDLER_SECONDS = Histogram(
+    "chorus_handler_seconds",
+    "Time from a delivery's arrival in the pipeline to its final outcome.",
+    ["service", "type"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+JOBS = Counter(
+    "chorus_jobs_total",
+    "Job tries by service, job and outcome (succeeded, retried, failed, skipped).",
+    ["service", "job", "outcome"],
+)
+
+
+def serve(port: int, host: str = "127.0.0.1") -> None:
+    """Serve ``/metrics`` on ``host:port`` from a background thread."""
+    start_http_server(port, addr=host)
