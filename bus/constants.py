@@ -32,6 +32,10 @@ PRESENCE_TOPIC: Final = f"{SYSTEM_ROOT}/presence/{{service}}/{{instance}}"
 """Each running replica's retained presence (JSON, refreshed by a heartbeat); emptied
 when it stops, or by its MQTT will when it dies (see :mod:`bus.discovery`)."""
 
+CONFIG_TOPIC: Final = f"{SYSTEM_ROOT}/config/{{service}}"
+"""A service's retained settings overrides (a JSON object), read at start and followed
+live by each replica; ``bus config`` writes it (see :mod:`bus.config`)."""
+
 
 # -- Redis keys -------------------------------------------------------------
 

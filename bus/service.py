@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from bus._internal.broker import detach, make_broker, send
 from bus._internal.infra import UNREACHABLE
 from bus.catchup import CatchUp
+from bus.config import ConfigWatcher, LiveConfig
 from bus.constants import DEAD_LETTER_TOPIC, REPLAY_TOPIC, is_system_topic
 from bus.context import current_envelope, derived_event_id
 from bus.deadletters import (
@@ -47,6 +48,7 @@ from contracts import Event, JobFailed, JobProgressed, JobSucceeded
 if TYPE_CHECKING:
     from faststream.mqtt import MQTTBroker
     from faststream.mqtt.subscriber.usecase import MQTTBaseSubscriber
+    from pydantic_settings import BaseSettings
     from pymongo import AsyncMongoClient
 
 log = logging.getLogger("bus.service")
@@ -89,6 +91,14 @@ class Service:
             a type not declared here logs a warning once.
         version: Announced in its presence (``bus services``); default: the installed
             package's version.
+        config: The service's own settings, as the process built them (defaults, then
+            the environment). The retained overrides on ``chorus/config/<name>``
+            (``bus config set``) are applied to this object in place: read it (or
+            ``service.config``) each time a value is needed. See :mod:`bus.config`.
+        live: The fields of ``config`` that may change while the service runs; other
+            changes wait for a restart. ``retry_attempts``, ``retry_initial_delay`` and
+            ``retry_max_delay`` are live for every service: they replace those of
+            ``retry``.
     """
 
     def __init__(
@@ -101,6 +111,8 @@ class Service:
         shared: bool = True,
         produces: Sequence[type[Event]] = (),
         version: str | None = None,
+        config: BaseSettings | None = None,
+        live: Collection[str] = (),
     ) -> None:
         if not name or any(c in name for c in "/+#$ "):
             msg = f"a service name must be a plain word, got {name!r}"
@@ -108,7 +120,10 @@ class Service:
         self.name = name
         self.settings = settings or BusSettings()
         self.documents = list(documents)
+        self.pipeline: Pipeline | None = None
         self.retry = retry or RetryPolicy()
+        self.config = config
+        self.live_config = LiveConfig(self, live)
         self.shared = shared
         self._produces = list(produces)
         self.version = version
@@ -116,7 +131,6 @@ class Service:
         self.catch_up: CatchUp | None = None
         self.handlers: list[Handler] = []
         self.jobs: list[Job] = []
-        self.pipeline: Pipeline | None = None
         self.redis: ArqRedis | None = None
         self.mongo: AsyncMongoClient[Any] | None = None
         self._startup: list[Hook] = []
@@ -128,6 +142,19 @@ class Service:
         self._worker: Worker | None = None
         self._worker_task: asyncio.Task[None] | None = None
         self._announcer: Announcer | None = None
+        self._config_watcher: ConfigWatcher | None = None
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry policy of handlers that declare none; a new one applies from the
+        next delivery (jobs keep the policy they were declared with)."""
+        return self._retry
+
+    @retry.setter
+    def retry(self, policy: RetryPolicy) -> None:
+        self._retry = policy
+        if self.pipeline is not None:
+            self.pipeline.retry = policy
 
     # -- declaring -------------------------------------------------------
 
@@ -363,6 +390,8 @@ class Service:
             consume: Subscribe to the handled events (``False``: only publish).
             work: Also run an arq worker for the service's jobs.
         """
+        self._config_watcher = ConfigWatcher(self)
+        await self._config_watcher.load()  # before anything is built from the settings
         await self._open_stores()
         for hook in self._startup:
             await hook()
@@ -374,6 +403,7 @@ class Service:
             will = presence_will(self.settings, self.name, client_id)
             self._broker = make_broker(self.settings, client_id=client_id, will=will)
         await self._broker.start()
+        await self._config_watcher.follow(self._broker)
         if consume and self.shared and self.consumes:
             await self._start_catch_up(self._broker)
         if work and self.jobs:
@@ -423,6 +453,9 @@ class Service:
         if self._announcer is not None:
             await self._announcer.stop()  # clears the presence while still connected
             self._announcer = None
+        if self._config_watcher is not None:
+            await self._config_watcher.stop()
+            self._config_watcher = None
         for hook in reversed(self._stopping):
             await hook()
         if self.catch_up is not None:

@@ -2,11 +2,13 @@
 
 import typer
 
+from bus.cli.config import app as config_app
 from bus.cli.contracts import contracts_command
 from bus.cli.dlq import app as dlq_app
 from bus.cli.docs import docs_command
 from bus.cli.graph import graph_command
 from bus.cli.journal import journal_command
+from bus.cli.new import app as new_app
 from bus.cli.publish import publish_command
 from bus.cli.run import run_command, worker_command
 from bus.cli.services import services_command
@@ -29,6 +31,8 @@ app.command("services")(services_command)
 app.command("graph")(graph_command)
 app.command("docs")(docs_command)
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(new_app, name="new")
+app.add_typer(config_app, name="config")
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -14,6 +15,9 @@ from services.accounts.db import create_engine, create_tables, session_maker
 from services.accounts.quota import Exceeded, release, reserve
 
 log = logging.getLogger("services.accounts")
+
+LIVE: Final = frozenset({"default_max_documents", "default_max_bytes"})
+"""Settings that change while the service runs; ``pool_size`` sizes the engine it opens at start."""
 
 
 class _Database:
@@ -57,11 +61,20 @@ def create_service(
         name: The service's name on the bus.
         settings: Connections (``postgres_url`` among them); default: from the environment.
         config: The accounts settings; default: from the environment (``ACCOUNTS_…``).
+            ``bus config set accounts default_max_documents=…`` changes the default
+            quotas in this object live (``service.config``: pass it to
+            :func:`~services.accounts.keys.create_user` in the same process);
+            ``pool_size`` takes a restart.
     """
+    config = config or AccountsSettings()
     service = Service(
-        name, settings=settings, produces=[QuotaReserved, QuotaExceeded, QuotaReleased]
+        name,
+        settings=settings,
+        produces=[QuotaReserved, QuotaExceeded, QuotaReleased],
+        config=config,
+        live=LIVE,
     )
-    database = _Database(service.settings.postgres_url, config or AccountsSettings())
+    database = _Database(service.settings.postgres_url, config)
     service.on_startup(database.open)
     service.on_shutdown(database.close)
 

@@ -35,10 +35,14 @@ def create_service(
     mail sent again (the notifier stopped after sending, before the bus recorded
     the event as handled) carries the same one.
 
+    Every setting can change while it runs (``bus config set notifier sender=…``), except
+    the SMTP password, which stays in the environment.
+
     Args:
         name: The service's name.
         settings: The bus connections; default: from the environment.
-        config: The mail server; default: from the environment (``NOTIFIER_*``).
+        config: The mail server; default: from the environment (``NOTIFIER_*``). Changes
+            from ``bus config`` are made to this object.
         retry: How often and how far apart to try a mail again.
         mailer: What sends the mail (tests may pass a stand-in).
     """
@@ -49,6 +53,10 @@ def create_service(
         settings=settings,
         retry=retry or smtp_retry(config),
         produces=[NotificationSent],
+        # All live: the mailer reads ``config`` for each mail (a new SMTP connection each
+        # time), and the retry_* keys replace the service's retry policy.
+        config=config,
+        live=NotifierSettings.model_fields.keys(),
     )
 
     async def notify(

@@ -1,0 +1,159 @@
+"""One replica following its service's config: read before it starts, then live."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+import zmqtt
+from faststream.exceptions import IncorrectState
+
+from bus.config.model import Change, ConfigError, Outcome, Overrides, decode, show
+from bus.config.store import config_store
+from bus.config.topics import config_topic
+
+if TYPE_CHECKING:
+    from faststream.mqtt import MQTTBroker
+
+    from bus.service import Service
+
+log = logging.getLogger("bus.config")
+
+LOAD_TIMEOUT = 5.0
+"""Seconds a starting replica waits for its config before it starts without it."""
+
+STOP_TIMEOUT = 5.0
+"""Seconds a stopping replica waits for the broker to confirm it unsubscribed."""
+
+_UNREACHABLE = (zmqtt.MQTTError, OSError, TimeoutError, IncorrectState)
+
+
+class ConfigWatcher:
+    """Keeps one replica's settings in line with its service's retained config message.
+
+    :meth:`load` reads the message before the service builds anything (on a short
+    connection of its own) and applies every override, restart-only ones included.
+    :meth:`follow` then subscribes on the replica's own connection (a plain QoS 1
+    subscription; the broker sends the retained message again after each reconnection).
+    Each message is validated as a whole: an invalid one is logged as an ERROR and
+    changes nothing; a valid one applies its live settings (logged at INFO) and leaves
+    the others as they are, with a WARNING that they need a restart.
+
+    Args:
+        service: The replica's service; ``service.live_config`` says what is live.
+    """
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.config = service.live_config
+        self.topic = config_topic(service.settings, service.name)
+        self._subscription: zmqtt.Subscription | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._pending: tuple[Change, ...] = ()
+        self._ignored: tuple[str, ...] = ()
+        self._last: bytes | None = None
+
+    async def load(self) -> Outcome | None:
+        """Read and apply the retained config, restart-only settings included.
+
+        Never raises: without a broker, or with an invalid message, the replica
+        starts with its own settings (logged).
+        """
+        try:
+            async with config_store(self.service.settings, within=LOAD_TIMEOUT) as store:
+                payload = await store.read_payload(self.service.name)
+        except _UNREACHABLE as exc:
+            log.warning(
+                "%s config: could not read %s at start (%r); starting with its own settings, "
+                "live ones follow once connected", self.service.name, self.topic, exc,
+            )  # fmt: skip
+            return None
+        return self.receive(payload, at_start=True)
+
+    async def follow(self, broker: MQTTBroker) -> None:
+        """Subscribe on the replica's connection and apply each new message."""
+        client: zmqtt.MQTTClient = broker.config.client
+        subscription = client.subscribe(self.topic, qos=zmqtt.QoS.AT_LEAST_ONCE)
+        try:
+            await subscription.start()
+        except _UNREACHABLE as exc:
+            log.error("%s config: cannot follow %s (%r); changes apply after a restart",
+                      self.service.name, self.topic, exc)  # fmt: skip
+            return
+        self._subscription = subscription
+        self._task = asyncio.create_task(self._follow(subscription), name=f"config:{self.topic}")
+
+    async def stop(self) -> None:
+        """Stop following and unsubscribe (before the connection closes)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._subscription is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(STOP_TIMEOUT):
+                    await self._subscription.stop()  # logs its own failures, never raises
+            self._subscription = None
+
+    async def _follow(self, subscription: zmqtt.Subscription) -> None:
+        while True:
+            try:
+                message = await subscription.get_message()
+            except _UNREACHABLE as exc:  # the client gave up for good
+                log.error("%s config: stopped following %s: %r", self.service.name,
+                          self.topic, exc)  # fmt: skip
+                return
+            try:
+                self.receive(message.payload)
+            except Exception:  # a bug here must not stop the following messages
+                log.exception("%s config: failed to apply a message", self.service.name)
+
+    def receive(self, payload: bytes, *, at_start: bool = False) -> Outcome | None:
+        """Apply one config message; None if it was refused (logged) or seen last time.
+
+        The broker sends the retained message again after each reconnection: the same
+        message as the last one changes nothing and is not looked at again.
+        """
+        if payload == self._last and not at_start:
+            return None
+        self._last = payload
+        try:
+            overrides = decode(payload, topic="the message")
+        except ConfigError as exc:
+            self._refuse(str(exc))
+            return None
+        return self.take(overrides, at_start=at_start)
+
+    def take(self, overrides: Overrides, *, at_start: bool = False) -> Outcome | None:
+        """Validate ``overrides`` as a whole and apply them; None (logged) if refused.
+
+        Args:
+            overrides: The config message's object.
+            at_start: Apply restart-only settings too (nothing has used them yet).
+        """
+        name = self.service.name
+        try:
+            resolved = self.config.resolve(overrides, strict=False)
+        except ConfigError as exc:
+            self._refuse(str(exc))
+            return None
+        if resolved.ignored and resolved.ignored != self._ignored:
+            log.warning("%s config: ignored %s: not settings of this version", name,
+                        ", ".join(resolved.ignored))  # fmt: skip
+        self._ignored = resolved.ignored
+        outcome = self.config.apply(resolved, everything=at_start)
+        if outcome.applied:
+            log.info("%s config: applied %s", name, ", ".join(map(str, outcome.applied)))
+        if outcome.pending and outcome.pending != self._pending:
+            waiting = ", ".join(f"{c.key}={show(c.new)} (still {show(c.old)})"
+                                for c in outcome.pending)  # fmt: skip
+            log.warning("%s config: %s needs a restart; not applied", name, waiting)
+        self._pending = outcome.pending
+        return outcome
+
+    def _refuse(self, problem: str) -> None:
+        log.error("%s config: refused %s: %s; the config in force stays",
+                  self.service.name, self.topic, problem)  # fmt: skip
