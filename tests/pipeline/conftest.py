@@ -21,11 +21,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Session
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
-from services.notifier import NotifierSettings
 
 from bus import BusSettings, Service
 from services import accounts, catalog, gateway, inspector, journal, notifier
 from services.gateway import GatewaySettings
+from services.notifier import NotifierSettings
 from services.storage import LocalStorage
 from tests.faults.conftest import PrivateStack, free_port
 
