@@ -341,8 +341,12 @@ start_ferretdb() {
     # --debug-addr=- : the metrics/pprof HTTP listener defaults to 127.0.0.1:8088,
     #   which would make two stacks collide.
     # --telemetry=disable : no phone-home (and no "undecided" nag in the log).
+    # synchronous(normal): FerretDB runs SQLite in WAL mode, where NORMAL keeps every
+    #   commit across a crash of FerretDB itself and fsyncs at checkpoints instead of
+    #   on each commit (FULL): one insert takes ~1 ms instead of ~15 ms here. A power
+    #   loss can take back the last commits; the local stack accepts that.
     launch "$(pidfile_of ferretdb)" "$(logfile_of ferretdb)" \
-        "$FERRETDB_BIN" --handler=sqlite --sqlite-url="file:$data/sqlite/" \
+        "$FERRETDB_BIN" --handler=sqlite --sqlite-url="file:$data/sqlite/?_pragma=synchronous(normal)" \
         --listen-addr="127.0.0.1:$MONGO_PORT" --state-dir="$data" \
         --telemetry=disable --debug-addr=- --log-level=info
 }
