@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,57 @@ class RawCloudEventsCodec:
         return msg, CLOUDEVENTS_CONTENT_TYPE
 
 
+SESSION_REPLAY_TIMEOUT = 300.0
+"""Seconds zmqtt holds a resumed session's messages that no local subscription matches.
+
+With the unbounded queues of :class:`_Broker`, a message of ours waits in zmqtt's
+replay buffer only until its subscription is restored after a reconnection (a few
+SUBSCRIBE round trips, each answered behind whatever the broker resent first).
+When the time is up zmqtt drops what is left unacknowledged (the broker resends it
+on the next connection) and, for the rest of that connection, acknowledges and
+discards messages that match no subscription. So this must comfortably exceed the
+time to restore every subscription; zmqtt's default of 30 s is too close to the
+time it takes to read a large resent backlog. What can still be there after it:
+messages of a subscription the broker session has and this code no longer declares.
+"""
+
+
+class _Broker(MQTTBroker):
+    """An ``MQTTBroker`` whose zmqtt subscriptions have unbounded queues.
+
+    Mosquitto 2.0.11 does not hold a connected client to ``max_inflight_messages``:
+    once the client acknowledges messages it sends what is queued for it as well
+    (measured: unacknowledged QoS 1 messages reach ``max_inflight_messages`` +
+    ``max_queued_messages``, here 100 + 1000000; a client Receive Maximum is exceeded
+    the same way). zmqtt's only flow control is then its subscription queue, which
+    FastStream leaves at zmqtt's default of 1000: once it is full, zmqtt's read loop
+    stops reading the socket. Behind a slow handler that stalls every packet queued
+    after those PUBLISHes, PINGRESP included: zmqtt's ping times out (10 s) and it
+    drops the connection itself.
+
+    On reconnection the broker resends every unacknowledged message at once, before
+    zmqtt has subscribed again (it restores subscriptions one by one once its read
+    loop runs). zmqtt holds them in its persistent-session replay buffer, and keeps
+    holding later messages of the same topics until it can hand them over. Past 1000
+    it closed the connection, having acknowledged none, and the next connection got
+    the same messages: the service never handled another event. Hence an unbounded
+    replay buffer (``session_replay_buffer_size=0`` in :func:`make_broker`), and
+    unbounded queues: zmqtt hands buffered messages over only to a queue with room,
+    walking the whole buffer each time a message is taken from a queue, which with a
+    full queue costs the length of the buffer per message.
+
+    Memory holds at most what the broker sends: the events queued for this client,
+    which Mosquitto keeps in its own memory too (``max_queued_messages`` in
+    infra/mosquitto/mosquitto.conf bounds both); about 4 KB per event measured.
+    """
+
+    async def _connect(self) -> zmqtt.MQTTClient:
+        client = await super()._connect()
+        # FastStream creates each subscription as client.subscribe(topic, qos=, auto_ack=).
+        client.subscribe = functools.partial(client.subscribe, receive_buffer_size=0)  # type: ignore[method-assign]
+        return client
+
+
 def make_broker(
     settings: BusSettings,
     *,
@@ -58,7 +110,7 @@ def make_broker(
         if reconnect
         else zmqtt.ReconnectConfig(enabled=False)
     )
-    return MQTTBroker(
+    return _Broker(
         settings.mqtt_url,
         client_id=client_id,
         clean_session=not persistent,
@@ -71,6 +123,11 @@ def make_broker(
         logger=logging.getLogger("bus.mqtt"),
         log_level=logging.DEBUG,  # FastStream logs every message at this level
         graceful_timeout=30.0,
+        # A resumed session's backlog arrives before zmqtt has subscribed again and waits
+        # here (see _Broker). No limit: over one, zmqtt closes the connection and the
+        # broker resends the same backlog on the next one.
+        session_replay_buffer_size=0,
+        session_replay_timeout=SESSION_REPLAY_TIMEOUT,
     )
 
 
