@@ -1,13 +1,13 @@
 """Prometheus metrics of a service process: what its pipeline and its jobs did.
 
-``bus run SERVICE --metrics-port N`` (or ``BUS_METRICS_PORT``) serves them on
-``http://127.0.0.1:N/metrics``; without a port nothing is served, but the
-counters still count (tests read them from the default registry).
+``bus run SERVICE --ops-port N`` (or ``BUS_OPS_PORT``) serves them on
+``http://127.0.0.1:N/metrics`` (see :mod:`bus.ops`); without a port nothing is
+served, but the counters still count (tests read them from the default registry).
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Histogram
 
 EVENTS = Counter(
     "chorus_events_total",
@@ -31,8 +31,3 @@ JOBS = Counter(
     "Job tries by service, job and outcome (succeeded, retried, failed, skipped).",
     ["service", "job", "outcome"],
 )
-
-
-def serve(port: int, host: str = "127.0.0.1") -> None:
-    """Serve ``/metrics`` on ``host:port`` from a background thread."""
-    start_http_server(port, addr=host)

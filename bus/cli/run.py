@@ -12,7 +12,7 @@ import typer
 from bus.cli._common import fail, run
 from bus.loader import ServiceNotFoundError, load_service
 from bus.logs import configure_logging, set_identity
-from bus.metrics import serve as serve_metrics
+from bus.ops import serve_ops
 from bus.service import Service
 
 
@@ -34,13 +34,15 @@ def run_command(  # noqa: PLR0917 - typer turns each parameter into an option
     log_format: Annotated[LogFormat, typer.Option(help="auto: JSON unless on a terminal")] = (
         LogFormat.AUTO
     ),
-    metrics_port: Annotated[
+    ops_port: Annotated[
         int | None,
-        typer.Option(min=1, max=65535, envvar="BUS_METRICS_PORT", help="Serve /metrics here"),
+        typer.Option(
+            min=1, max=65535, envvar="BUS_OPS_PORT", help="Serve /healthz, /readyz, /metrics here"
+        ),
     ] = None,
 ) -> None:
     """Run SERVICE (its handlers and its job worker) until Ctrl-C or SIGTERM."""
-    service = _prepare(service_name, instance, log_level, log_format, metrics_port)
+    service = _prepare(service_name, instance, log_level, log_format, ops_port)
     run(service.run(ready_file=ready_file))
 
 
@@ -56,13 +58,15 @@ def worker_command(  # noqa: PLR0917 - typer turns each parameter into an option
     log_format: Annotated[LogFormat, typer.Option(help="auto: JSON unless on a terminal")] = (
         LogFormat.AUTO
     ),
-    metrics_port: Annotated[
+    ops_port: Annotated[
         int | None,
-        typer.Option(min=1, max=65535, envvar="BUS_METRICS_PORT", help="Serve /metrics here"),
+        typer.Option(
+            min=1, max=65535, envvar="BUS_OPS_PORT", help="Serve /healthz, /readyz, /metrics here"
+        ),
     ] = None,
 ) -> None:
     """Run only SERVICE's job worker, to scale long work apart from event handling."""
-    service = _prepare(service_name, instance, log_level, log_format, metrics_port)
+    service = _prepare(service_name, instance, log_level, log_format, ops_port)
     if not service.jobs:
         fail(f"{service.name} declares no jobs")
     run(service.run(ready_file=ready_file, consume=False, work=True))
@@ -73,7 +77,7 @@ def _prepare(
     instance: str | None,
     log_level: str,
     log_format: LogFormat,
-    metrics_port: int | None,
+    ops_port: int | None,
 ) -> Service:
     numeric = logging.getLevelName(log_level.upper())
     if not isinstance(numeric, int):
@@ -87,9 +91,6 @@ def _prepare(
     if instance is not None:
         service.settings = service.settings.model_copy(update={"instance": instance})
     set_identity(service=service.name, instance=service.settings.instance)
-    if metrics_port is not None:
-        try:
-            serve_metrics(metrics_port)
-        except OSError as exc:
-            fail(f"cannot serve metrics on port {metrics_port}: {exc}")
+    if ops_port is not None:
+        serve_ops(service, ops_port)
     return service

@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 
 from bus import BusSettings, Service
+from bus.http import HttpServer
 from contracts import DocumentContentDeleted, DocumentFailed, DocumentUploaded, QuotaExceeded
 from services.accounts import AccountsReader
 from services.catalog import CatalogEntry
 from services.gateway.api import create_app
 from services.gateway.config import GatewaySettings
-from services.gateway.server import HttpServer
 from services.gateway.state import Gateway
 from services.gateway.tokens import TokenStore
 from services.storage import BlobStorage, open_storage

@@ -1,15 +1,12 @@
 """The pipeline counts outcomes, retries and handler time per service and event type."""
 
-import urllib.request
 import uuid
 
 from prometheus_client import REGISTRY
 
 from bus import RetryPolicy, Service
-from bus.metrics import serve
 from bus.testing import in_memory
 from contracts import DocumentUploaded
-from tests.faults.conftest import free_port
 from tests.helpers import uploaded
 
 TYPE = "documents.uploaded.v1"
@@ -45,12 +42,3 @@ async def test_outcomes_retries_and_latency_are_counted() -> None:
     assert unreadable == 1
     assert sample("chorus_handler_retries_total", service=name, type=TYPE) == 1
     assert sample("chorus_handler_seconds_count", service=name, type=TYPE) == 3
-
-
-def test_metrics_are_served_over_http() -> None:
-    port = free_port()
-    serve(port)
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
-        body = answer.read().decode()
-    assert "chorus_events_total" in body
-    assert "chorus_handler_seconds_bucket" in body

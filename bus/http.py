@@ -1,4 +1,4 @@
-"""Serving the API with uvicorn inside the service's own event loop."""
+"""Serving an ASGI app with uvicorn inside a service's own event loop."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Generator
 
 import uvicorn
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 
 class _Server(uvicorn.Server):
@@ -21,7 +21,7 @@ class _Server(uvicorn.Server):
 class HttpServer:
     """uvicorn on ``host:port`` (port 0: a free one, see :attr:`port`)."""
 
-    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+    def __init__(self, app: ASGIApp, host: str, port: int) -> None:
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
         self._server = _Server(config)
         self._task: asyncio.Task[None] | None = None
