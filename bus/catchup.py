@@ -21,7 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import zmqtt
 from redis.asyncio import Redis
 
 from bus._internal.infra import UNREACHABLE
@@ -53,7 +52,8 @@ class CatchUp:
     handlers: list[Handler]
     pipeline: Pipeline
     redis: Redis
-    client: Callable[[], zmqtt.MQTTClient]
+    connection_id: Callable[[], int | None]
+    """The id of the broker connection now up, or None while there is none."""
     ttl: int
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -92,10 +92,7 @@ class CatchUp:
         last_up = time.time()
         last_beat = 0.0
         while True:
-            try:
-                current = self.client().connection_info.connection_id
-            except (zmqtt.MQTTDisconnectedError, RuntimeError):
-                current = None
+            current = self.connection_id()
             now = time.time()
             if current is not None:
                 if connection_id is not None and current != connection_id:

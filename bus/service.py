@@ -53,6 +53,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bus.service")
 
+JOB_EVENTS = (JobProgressed, JobSucceeded, JobFailed)
+"""What a service with jobs publishes on its own, besides its declared events."""
+
 F = TypeVar("F", bound=HandlerFunc)
 J = TypeVar("J", bound=JobFunc)
 Hook = Callable[[], Awaitable[Any]]
@@ -260,18 +263,26 @@ class Service:
         """The declared event types, plus the job events if the service has jobs."""
         declared = list(self._produces)
         if self.jobs:
-            declared += [e for e in (JobProgressed, JobSucceeded, JobFailed) if e not in declared]
+            declared += [e for e in JOB_EVENTS if e not in declared]
         return declared
+
+    def _declares(self, event_type: type[Event]) -> bool:
+        # On every publish: no list built, unlike ``produces``.
+        return event_type in self._produces or (bool(self.jobs) and event_type in JOB_EVENTS)
 
     @property
     def connected(self) -> bool:
         """Whether the service is started and its broker connection is up right now."""
+        return self._connection_id() is not None
+
+    def _connection_id(self) -> int | None:
         if self._broker is None:
-            return False
+            return None
         try:
-            return self._broker.config.client.connection_info.connection_id is not None
+            connection_id: int | None = self._broker.config.client.connection_info.connection_id
         except (zmqtt.MQTTDisconnectedError, RuntimeError, AttributeError):
-            return False
+            return None
+        return connection_id
 
     @property
     def client_id(self) -> str:
@@ -405,7 +416,7 @@ class Service:
         await self._broker.start()
         await self._config_watcher.follow(self._broker)
         if consume and self.shared and self.consumes:
-            await self._start_catch_up(self._broker)
+            await self._start_catch_up()
         if work and self.jobs:
             self._worker = self.build_worker()
             self._worker_task = asyncio.create_task(_supervise(self._worker, self.name))
@@ -419,7 +430,7 @@ class Service:
             f" with a worker for {len(self.jobs)} job(s)" if self._worker else "",
         )  # fmt: skip
 
-    async def _start_catch_up(self, broker: MQTTBroker) -> None:
+    async def _start_catch_up(self) -> None:
         assert self.redis is not None
         self.catch_up = CatchUp(
             service=self.name,
@@ -427,7 +438,7 @@ class Service:
             handlers=self.handlers,
             pipeline=self._require_pipeline(),
             redis=self.redis,
-            client=lambda: broker.config.client,
+            connection_id=self._connection_id,
             ttl=self.settings.session_expiry,
         )
         await self.catch_up.start()
@@ -509,7 +520,7 @@ class Service:
         """
         if self._broker is None:
             raise BusNotStartedError(f"{self.name} is not started")
-        if type(event) not in self.produces and event.contract.type not in self._undeclared:
+        if not self._declares(type(event)) and event.contract.type not in self._undeclared:
             self._undeclared.add(event.contract.type)
             log.warning("%s publishes %s, which it does not declare in produces=", self.name,
                         event.contract.type)  # fmt: skip

@@ -4,7 +4,8 @@ The gateway writes and deletes; the inspector reads. Both address a blob by
 the ``storage_url`` carried in the events.
 """
 
-from services.storage.base import BlobNotFoundError, BlobStorage, StorageSettings, open_storage
+from services.storage.base import BlobNotFoundError, BlobStorage
+from services.storage.config import StorageSettings, open_storage
 from services.storage.local import LocalStorage
 
 __all__ = ["BlobNotFoundError", "BlobStorage", "LocalStorage", "StorageSettings", "open_storage"]

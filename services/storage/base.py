@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Protocol
 from uuid import UUID
-
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class BlobNotFoundError(FileNotFoundError):
@@ -32,18 +29,3 @@ class BlobStorage(Protocol):
     async def delete(self, url: str) -> bool:
         """Delete the bytes at ``url``; False if there were none (already deleted)."""
         ...
-
-
-class StorageSettings(BaseSettings):
-    """``STORAGE_ROOT``: the folder of the local storage (default ``.stack/blobs``)."""
-
-    model_config = SettingsConfigDict(env_prefix="STORAGE_", extra="ignore")
-
-    root: Path = Path(".stack/blobs")
-
-
-def open_storage(settings: StorageSettings | None = None) -> BlobStorage:
-    """The configured storage (a local folder: the only kind so far)."""
-    from services.storage.local import LocalStorage  # noqa: PLC0415 - avoids an import cycle
-
-    return LocalStorage((settings or StorageSettings()).root)
