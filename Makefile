@@ -62,7 +62,7 @@ ifeq ($(DOCKER),yes)
 else
 	infra/stack.sh logs
 endif
-	@tail -n 50 .stack/logs/svc-*.log 2>/dev/null || true
+	@infra/services.sh logs
 
 stack-up:
 ifeq ($(DOCKER),yes)

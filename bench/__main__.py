@@ -106,6 +106,7 @@ async def measure(args: argparse.Namespace, mqtt_url: str) -> None:
         ("publish", lambda: scenarios.publishing(settings, min(args.events, 2000))),
         ("latency", lambda: scenarios.steady_latency(settings, args.rate, args.seconds)),
         ("replicas", lambda: scenarios.replica_scaling(settings, args.events, (1, 2, 4))),
+        ("tracing", lambda: scenarios.tracing_cost(settings, args.events)),
         # Jobs publish their progress and outcome as services do: journal-first.
         ("jobs", lambda: scenarios.jobs(journaled, args.jobs)),
         # Through the services make up runs (their broker and databases).
@@ -131,7 +132,7 @@ def _table(results: dict[str, Any]) -> Table:
     table = Table(title=f"Chorus bench, {results['when']}")
     table.add_column("measure")
     table.add_column("value", justify="right")
-    for section in ("consumer", "publish", "latency", "replicas", "jobs", "intake"):
+    for section in ("consumer", "publish", "latency", "replicas", "tracing", "jobs", "intake"):
         for key, value in results.get(section, {}).items():
             table.add_row(f"{section}.{key}", str(value))
     return table

@@ -248,35 +248,54 @@ async def replica_scaling(
 ) -> dict[str, Any]:
     """Events/s through 1, 2, 4 … replicas of one service, each its own process."""
     results: dict[str, Any] = {"events": count}
-    redis = Redis.from_url(settings.redis_url)
     for n in replicas:
-        name = f"bench-rep-{_ids()}"
-        env = dict(
-            os.environ,
-            BUS_MQTT_URL=settings.mqtt_url, BUS_REDIS_URL=settings.redis_url,
-            BUS_MONGO_URL=settings.mongo_url, CHORUS_BENCH_SERVICE=name, CHORUS_BENCH_RUN=name,
-        )  # fmt: skip
-        folder = _folder(f"/tmp/chorus-bench-{name}")
-        processes = [await _replica(env, folder, i) for i in range(n)]
-        for i in range(n):
-            await _wait(lambda r=folder / f"{i}.ready": _exists(r), within=60)  # type: ignore[misc]
-        key = COUNTER.format(run=name)
-        start = time.perf_counter()
-        await _publish_many(settings, count)
-        await _wait(lambda k=key: _counter_at_least(redis, k, count), within=600)  # type: ignore[misc]
-        elapsed = time.perf_counter() - start
-        for process in processes:
-            process.send_signal(2)
-        for process in processes:
-            await process.wait()
-        for i in range(n):
-            await _forget(settings, f"{name}-{i}")
-        results[f"replicas_{n}_events_per_s"] = round(count / elapsed, 1)
-    await redis.aclose()
+        results[f"replicas_{n}_events_per_s"] = await _through_replicas(settings, count, n)
     base = results[f"replicas_{replicas[0]}_events_per_s"]
     for n in replicas[1:]:
         results[f"speedup_{n}"] = round(results[f"replicas_{n}_events_per_s"] / base, 2)
     return results
+
+
+async def tracing_cost(settings: BusSettings, count: int) -> dict[str, Any]:
+    """Events/s through one ``bus run`` replica with tracing off, then exporting every span
+    (``BUS_TRACING=console``, serialized to JSON and written to /dev/null), side by side."""
+    off = await _through_replicas(settings, count, 1, BUS_TRACING="off")
+    on = await _through_replicas(settings, count, 1, BUS_TRACING="console")
+    return {
+        "events": count,
+        "tracing_off_events_per_s": off,
+        "tracing_console_events_per_s": on,
+        "ratio_on_off": round(on / off, 2),
+    }
+
+
+async def _through_replicas(settings: BusSettings, count: int, n: int, **extra_env: str) -> float:
+    """Events/s through ``n`` replicas of a counting service, each ``bus run`` in a process."""
+    name = f"bench-rep-{_ids()}"
+    env = dict(
+        os.environ,
+        BUS_MQTT_URL=settings.mqtt_url, BUS_REDIS_URL=settings.redis_url,
+        BUS_MONGO_URL=settings.mongo_url, CHORUS_BENCH_SERVICE=name, CHORUS_BENCH_RUN=name,
+        **extra_env,
+    )  # fmt: skip
+    redis = Redis.from_url(settings.redis_url)
+    folder = _folder(f"/tmp/chorus-bench-{name}")
+    processes = [await _replica(env, folder, i) for i in range(n)]
+    for i in range(n):
+        await _wait(lambda r=folder / f"{i}.ready": _exists(r), within=60)  # type: ignore[misc]
+    key = COUNTER.format(run=name)
+    start = time.perf_counter()
+    await _publish_many(settings, count)
+    await _wait(lambda k=key: _counter_at_least(redis, k, count), within=600)  # type: ignore[misc]
+    elapsed = time.perf_counter() - start
+    for process in processes:
+        process.send_signal(2)
+    for process in processes:
+        await process.wait()
+    for i in range(n):
+        await _forget(settings, settings.client_id(name, str(i)))
+    await redis.aclose()
+    return round(count / elapsed, 1)
 
 
 async def _replica(env: dict[str, str], folder: Path, i: int) -> asyncio.subprocess.Process:

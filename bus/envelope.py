@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bus.constants import CLOUDEVENTS_CONTENT_TYPE, SPECVERSION
 from bus.errors import PoisonMessageError
@@ -23,11 +24,13 @@ class EnvelopeError(PoisonMessageError):
 
 
 class Envelope(BaseModel):
-    """A CloudEvents 1.0 event with Chorus's two extension attributes.
+    """A CloudEvents 1.0 event with Chorus's extension attributes.
 
     ``correlationid`` is shared by every event of one causal chain (the first
     event's id); ``causationid`` is the id of the event whose handler
-    published this one, absent for the first.
+    published this one, absent for the first. ``traceparent`` and
+    ``tracestate`` are the CloudEvents distributed-tracing extension: the W3C
+    trace context of the span that published the event (see :mod:`bus.tracing`).
     """
 
     model_config = ConfigDict(extra="allow", frozen=True)
@@ -41,7 +44,15 @@ class Envelope(BaseModel):
     subject: str | None = None
     correlationid: str | None = None
     causationid: str | None = None
+    traceparent: str | None = None
+    tracestate: str | None = None
     data: Any = None
+
+    @field_validator("traceparent", "tracestate", mode="before")
+    @classmethod
+    def _ignore_malformed_trace(cls, value: Any) -> Any:
+        # A broken trace context must not make the event poison: it starts a new trace.
+        return value if isinstance(value, str) else None
 
     @classmethod
     def wrap(
@@ -51,15 +62,22 @@ class Envelope(BaseModel):
         source: str,
         cause: Envelope | None = None,
         id: str | None = None,
+        trace: Mapping[str, str] | None = None,
     ) -> Envelope:
-        """Put an event into a new envelope, continuing ``cause``'s chain if given."""
+        """Put an event into a new envelope, continuing ``cause``'s chain if given.
+
+        ``trace`` is the W3C trace context (``traceparent``, ``tracestate``) to carry.
+        """
         event_id = id or str(uuid4())
+        trace = trace or {}
         return cls(
             id=event_id,
             source=source,
             type=event.contract.type,
             correlationid=(cause.correlationid or cause.id) if cause else event_id,
             causationid=cause.id if cause else None,
+            traceparent=trace.get("traceparent"),
+            tracestate=trace.get("tracestate"),
             data=event.model_dump(mode="json"),
         )
 
@@ -91,7 +109,7 @@ class Envelope(BaseModel):
         return self.model_dump_json(exclude_none=True).encode()
 
     def extensions(self) -> dict[str, Any]:
-        """Extension attributes other than correlationid and causationid."""
+        """Extension attributes other than Chorus's own and the tracing extension."""
         return dict(self.model_extra or {})
 
 

@@ -2,7 +2,9 @@
 
 Each record carries the service and replica of the process and, inside a
 handler or a job, the id, correlation id and causation id of the event being
-handled, so that one upload's lines can be found across every service's log.
+handled, so that one upload's lines can be found across every service's log,
+and the trace and span ids of the current OpenTelemetry span, so that a line
+leads to its trace.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from rich.logging import RichHandler
 
 from bus.context import current_envelope
+from bus.tracing import current_ids
 
 _identity: dict[str, str] = {}
 
@@ -27,7 +30,8 @@ def set_identity(*, service: str, instance: str) -> None:
 
 class JsonFormatter(logging.Formatter):
     """``{"time", "level", "logger", "message", "service", "instance", "event_id",
-    "correlation_id", "causation_id", "exception"}``, keys without a value left out."""
+    "correlation_id", "causation_id", "trace_id", "span_id", "exception"}``, keys
+    without a value left out."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -45,6 +49,9 @@ class JsonFormatter(logging.Formatter):
                 correlation_id=envelope.correlationid,
                 causation_id=envelope.causationid,
             )
+        ids = current_ids()
+        if ids is not None:
+            line["trace_id"], line["span_id"] = ids
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps({k: v for k, v in line.items() if v is not None}, default=str)

@@ -10,6 +10,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 
+from opentelemetry import trace
+
+from bus import tracing
 from bus._internal.infra import until_reachable
 from bus.context import handling
 from bus.deadletters import DeadLetter, DeadLetterSink
@@ -21,6 +24,8 @@ from bus.metrics import EVENTS, HANDLER_SECONDS, RETRIES
 from bus.retry import RetryPolicy
 
 log = logging.getLogger("bus.pipeline")
+
+OUTCOME_ATTRIBUTE = "chorus.outcome"
 
 
 class Outcome(Enum):
@@ -61,16 +66,21 @@ class Pipeline:
             envelope = Envelope.from_bytes(payload)
             argument = handler.decode(envelope)
         except PoisonMessageError as exc:
-            letter = self._letter("poison", topic, payload, envelope, exc, attempts=1)
-            await self._dead_letter(letter, replay_of)
+            with tracing.processing(self.service, topic, envelope, handler=handler.name) as span:
+                tracing.failed(span, exc)
+                span.set_attribute(OUTCOME_ATTRIBUTE, Outcome.DEAD_LETTERED.value)
+                letter = self._letter("poison", topic, payload, envelope, exc, attempts=1)
+                await self._dead_letter(letter, replay_of)
             kind = envelope.type if envelope is not None else "unreadable"
             EVENTS.labels(self.service, kind, Outcome.DEAD_LETTERED.value).inc()
             return Outcome.DEAD_LETTERED
         started = time.perf_counter()
-        async with self._one_at_a_time(envelope.id):
-            outcome = await self._handle_once(
-                handler, topic, payload, envelope, argument, replay_of=replay_of
-            )
+        with tracing.processing(self.service, topic, envelope, handler=handler.name) as span:
+            async with self._one_at_a_time(envelope.id):
+                outcome = await self._handle_once(
+                    handler, topic, payload, envelope, argument, replay_of=replay_of
+                )
+            span.set_attribute(OUTCOME_ATTRIBUTE, outcome.value)
         EVENTS.labels(self.service, envelope.type, outcome.value).inc()
         HANDLER_SECONDS.labels(self.service, envelope.type).observe(time.perf_counter() - started)
         return outcome
@@ -148,8 +158,12 @@ class Pipeline:
                     await handler(argument, envelope)  # type: ignore[arg-type]
             except Exception as exc:
                 if attempt >= policy.attempts or not policy.is_retryable(exc):
+                    tracing.failed(trace.get_current_span(), exc)
                     return exc, attempt
                 delay = next(delays)
+                trace.get_current_span().add_event(
+                    "retry", {"attempt": attempt, "error": repr(exc), "delay_seconds": delay}
+                )
                 RETRIES.labels(self.service, envelope.type).inc()
                 log.warning(
                     "%s: %s failed on %s (attempt %d/%d: %r), retrying in %.2fs",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import zmqtt
 
+from bus import tracing
 from bus._internal.broker import make_broker, send
 from bus.envelope import Envelope
 from bus.journal import JournalEntry, record
@@ -89,9 +90,18 @@ class Publisher:
         id: str | None = None,
         cause: Envelope | None = None,
     ) -> Envelope:
-        """Wrap ``event`` in a new envelope and publish it; returns the envelope."""
-        envelope = Envelope.wrap(event, source=self.source, cause=cause, id=id)
-        await self.publish_envelope(envelope)
+        """Wrap ``event`` in a new envelope and publish it; returns the envelope.
+
+        The envelope carries the trace context of a new publish span, a child of
+        the current span if there is one (see :mod:`bus.tracing`).
+        """
+        topic = self.settings.wire_topic(event.contract.topic)
+        with tracing.publishing(None, event.contract.type, topic) as span:
+            envelope = Envelope.wrap(
+                event, source=self.source, cause=cause, id=id, trace=tracing.inject()
+            )
+            tracing.published(span, envelope)
+            await self.publish_envelope(envelope)
         return envelope
 
     async def publish_envelope(self, envelope: Envelope, topic: str | None = None) -> None:

@@ -17,6 +17,7 @@ from faststream.middlewares import AckPolicy
 from faststream.mqtt.annotations import MQTTMessage
 from pydantic import ValidationError
 
+from bus import tracing
 from bus._internal.broker import detach, make_broker, send
 from bus._internal.infra import UNREACHABLE
 from bus.catchup import CatchUp
@@ -35,7 +36,7 @@ from bus.discovery import Announcer, presence_will
 from bus.envelope import Envelope
 from bus.errors import BusNotStartedError
 from bus.handler import Handler, HandlerFunc
-from bus.jobs.declare import Job, JobFunc
+from bus.jobs.declare import Job, JobFunc, job_id
 from bus.jobs.queue import enqueue, json_deserializer, json_serializer
 from bus.jobs.worker import build_worker, stop_worker
 from bus.journal import JournalEntry, record
@@ -67,8 +68,9 @@ class Service:
     Every replica of a service joins the shared subscription
     ``$share/<name>/<topic>`` for each event it handles, so replicas split the
     stream while every other service still gets its own copy. Each replica
-    keeps a persistent session under the client id ``<name>-<instance>``, so
-    events published while it is down wait for it on the broker.
+    keeps a persistent session under the client id ``<name>-<instance>`` (after
+    ``<namespace>.`` in a namespace), so events published while it is down wait
+    for it on the broker.
 
     An event is acknowledged only once it reached a final outcome: handled
     (recorded in Redis, so a redelivery is skipped), or dead-lettered in
@@ -213,10 +215,11 @@ class Service:
             raise BusNotStartedError(f"{self.name} is not started")
         if not any(j.func is job for j in self.jobs):
             raise ValueError(f"{job.__qualname__} is not a job of {self.name}")
-        return await enqueue(
-            self.redis, service=self.name, job=job.__name__, key=key,
-            kwargs=kwargs, cause=current_envelope(),
-        )  # fmt: skip
+        with tracing.enqueueing(self.name, job.__name__, job_id(self.name, job.__name__, key)):
+            return await enqueue(
+                self.redis, service=self.name, job=job.__name__, key=key,
+                kwargs=kwargs, cause=current_envelope(), trace=tracing.inject(),
+            )  # fmt: skip
 
     def on_startup(self, func: Hook) -> Hook:
         """Run ``func`` once the stores are open, before the service subscribes."""
@@ -286,7 +289,8 @@ class Service:
 
     @property
     def client_id(self) -> str:
-        return f"{self.name}-{self.settings.instance}"
+        """This replica's MQTT client id (see :meth:`BusSettings.client_id`)."""
+        return self.settings.client_id(self.name)
 
     @property
     def source(self) -> str:
@@ -526,10 +530,15 @@ class Service:
                         event.contract.type)  # fmt: skip
         if id is None:
             id = derived_event_id(self.name, event.contract.type)
-        envelope = Envelope.wrap(event, source=self.source, cause=current_envelope(), id=id)
-        if self.settings.journal_first and self.mongo is not None:
-            await record(envelope)
-        await send(self._broker, envelope, self.settings.wire_topic(event.contract.topic))
+        topic = self.settings.wire_topic(event.contract.topic)
+        with tracing.publishing(self.name, event.contract.type, topic) as span:
+            envelope = Envelope.wrap(
+                event, source=self.source, cause=current_envelope(), id=id, trace=tracing.inject()
+            )
+            tracing.published(span, envelope)
+            if self.settings.journal_first and self.mongo is not None:
+                await record(envelope)
+            await send(self._broker, envelope, topic)
         return envelope
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bus.tracing import TracingExporter
+
 
 class BusSettings(BaseSettings):
     """Where the bus and the stores are. Each field reads ``BUS_<NAME>``.
@@ -61,6 +63,21 @@ class BusSettings(BaseSettings):
         "event the broker acknowledged and then lost (killed before it saved) is still "
         "delivered by the consumers' catch-up. Costs one MongoDB write per publish.",
     )
+
+    tracing: TracingExporter = Field(
+        default=TracingExporter.OFF,
+        description="Where ``bus run``, ``bus worker`` and ``bus publish`` export their "
+        "OpenTelemetry spans: off, console (one JSON object per line on stderr) or otlp "
+        "(HTTP/protobuf; endpoint and headers from the standard OTEL_EXPORTER_OTLP_* "
+        "variables, default http://localhost:4318).",
+    )
+
+    def client_id(self, service: str, instance: str | None = None) -> str:
+        """The MQTT client id of a replica of ``service`` (default: this one):
+        ``<service>-<instance>``, prefixed by ``<namespace>.`` in a namespace, so that
+        deployments sharing a broker never take over each other's sessions."""
+        client_id = f"{service}-{instance or self.instance}"
+        return f"{self.namespace}.{client_id}" if self.namespace else client_id
 
     def wire_topic(self, topic: str) -> str:
         """``topic`` (or topic filter) as it travels in this namespace."""

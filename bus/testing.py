@@ -13,6 +13,7 @@ import zmqtt
 from faststream.mqtt import TestMQTTBroker
 from faststream.mqtt.annotations import MQTTMessage
 
+from bus import tracing
 from bus._internal.broker import send
 from bus.constants import DOMAIN_EVENTS_FILTER
 from bus.deadletters import MemoryDeadLetters
@@ -38,8 +39,12 @@ class InMemoryBus:
         cause: Envelope | None = None,
     ) -> Envelope:
         """Deliver an event to the service's handlers, as another service would."""
-        envelope = Envelope.wrap(event, source="/test/1", cause=cause, id=id)
-        await self.publish_envelope(envelope)
+        with tracing.publishing(None, event.contract.type, event.contract.topic) as span:
+            envelope = Envelope.wrap(
+                event, source="/test/1", cause=cause, id=id, trace=tracing.inject()
+            )
+            tracing.published(span, envelope)
+            await self.publish_envelope(envelope)
         return envelope
 
     async def publish_envelope(self, envelope: Envelope, topic: str | None = None) -> None:

@@ -11,15 +11,20 @@
 INFRA_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 REPO_ROOT=$(cd -- "$INFRA_DIR/.." && pwd -P)
 
-STACK_DIR=${CHORUS_STACK_DIR:-$REPO_ROOT/.stack}
-case $STACK_DIR in
-    /*) ;;
-    *) STACK_DIR=$PWD/$STACK_DIR ;;
-esac
-STACK_DIR=${STACK_DIR%/}
-RUN_DIR=$STACK_DIR/run
-LOG_DIR=$STACK_DIR/logs
-DATA_DIR=$STACK_DIR/data
+# set_state_dir DIR: STACK_DIR (absolute, no trailing slash) and its RUN_DIR, LOG_DIR,
+# DATA_DIR. services.sh calls it again for SERVICES_STATE_DIR.
+set_state_dir() {
+    STACK_DIR=$1
+    case $STACK_DIR in
+        /*) ;;
+        *) STACK_DIR=$PWD/$STACK_DIR ;;
+    esac
+    STACK_DIR=${STACK_DIR%/}
+    RUN_DIR=$STACK_DIR/run
+    LOG_DIR=$STACK_DIR/logs
+    DATA_DIR=$STACK_DIR/data
+}
+set_state_dir "${CHORUS_STACK_DIR:-$REPO_ROOT/.stack}"
 
 PROG=${PROG:-$(basename -- "$0")}
 

@@ -13,11 +13,15 @@
 #   $BUS_BIN run NAME --instance i --ready-file .stack/run/svc-NAME-i.ready
 # with log .stack/logs/svc-NAME-i.log and pidfile .stack/run/svc-NAME-i.pid.
 # The service creates the ready file once connected and subscribed and removes
-# it on exit. The environment (MQTT_PORT, ...) is passed through unchanged.
+# it on exit. The environment (MQTT_PORT, BUS_*, ...) is passed through unchanged.
 #
 # Environment: BUS_BIN (default <repo>/.venv/bin/bus), SERVICES_FILE (default
 # infra/services.txt), CHORUS_STACK_DIR, SERVICES_READY_TIMEOUT (30 s),
 # SERVICES_STOP_TIMEOUT (10 s: SIGINT, then SIGTERM for 5 s, then SIGKILL).
+# A second set of services next to the usual one (a test's, in its own
+# BUS_NAMESPACE and databases) sets SERVICES_STATE_DIR, for up, status and down
+# alike: its run/ (pidfiles, ready files, lock) and logs/ instead of those of the
+# stack dir.
 set -euo pipefail
 
 PROG=services.sh
@@ -25,6 +29,7 @@ PROG=services.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 BUS_BIN=${BUS_BIN:-$REPO_ROOT/.venv/bin/bus}
+[[ -z ${SERVICES_STATE_DIR:-} ]] || set_state_dir "$SERVICES_STATE_DIR"
 SERVICES_FILE=${SERVICES_FILE:-$INFRA_DIR/services.txt}
 READY_TIMEOUT=${SERVICES_READY_TIMEOUT:-30}
 STOP_TIMEOUT=${SERVICES_STOP_TIMEOUT:-10}

@@ -8,7 +8,7 @@ service names, and leaves no broker session behind.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -19,6 +19,18 @@ from sqlalchemy.engine import make_url
 
 from bus import BusSettings, Service
 from bus._internal.broker import make_broker
+from tests.spans import Spans, install
+
+
+@pytest.fixture
+def spans() -> Iterator[Spans]:
+    """Every span this process finishes during the test (none are kept otherwise)."""
+    recorder = install()
+    recorder.start()
+    try:
+        yield recorder
+    finally:
+        recorder.stop()
 
 
 def _with_database(url: str, name: str) -> str:

@@ -28,8 +28,9 @@ def envelope_schema() -> dict[str, Any]:
         "description": (
             "A CloudEvents 1.0 event in structured JSON mode, with the Chorus extension "
             "attributes correlationid (the first event of the causal chain) and causationid "
-            "(the event whose handler published this one). Other extension attributes are "
-            "allowed, as CloudEvents permits."
+            "(the event whose handler published this one), and the distributed-tracing "
+            "extension (traceparent, tracestate). Other extension attributes are allowed, "
+            "as CloudEvents permits."
         ),
         "type": "object",
         "required": ["specversion", "id", "source", "type"],
@@ -55,6 +56,14 @@ def envelope_schema() -> dict[str, Any]:
                 "description": "The id of the event whose handler published this one; "
                 "absent on the first event of a chain.",
             },
+            "traceparent": {
+                "type": "string",
+                "pattern": "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+                "description": "W3C Trace Context of the span that published the event "
+                "(CloudEvents distributed-tracing extension); consumers continue its trace.",
+                "examples": ["00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"],
+            },
+            "tracestate": {"type": "string", "description": "W3C tracestate, vendor data."},
             "data": {"description": "The event itself: the message's contract."},
         },
         "additionalProperties": True,

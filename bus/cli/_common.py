@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import sys
-from collections.abc import Coroutine
-from typing import Any, NoReturn, TypeVar
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 import zmqtt
 from rich.console import Console
+
+from bus.settings import BusSettings
+from bus.tracing import configure_tracing
+
+if TYPE_CHECKING:
+    from bus.service import Service
 
 T = TypeVar("T")
 
@@ -24,6 +33,23 @@ def fail(message: str, code: int = 1) -> NoReturn:
     """Print a one-line reason to stderr and exit non-zero."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+@contextmanager
+def traced(service: Service | str, settings: BusSettings | None = None) -> Iterator[None]:
+    """Export this command's spans as ``BUS_TRACING`` says, flushing them at the end."""
+    if isinstance(service, str):
+        name, settings = service, settings or BusSettings()
+        instance, version = f"{socket.gethostname()}-{os.getpid()}", None
+    else:
+        name, settings = service.name, service.settings
+        instance, version = service.settings.instance, service.version
+    tracer = configure_tracing(settings.tracing, service=name, instance=instance, version=version)
+    try:
+        yield
+    finally:
+        if tracer is not None:
+            tracer.shutdown()
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from bus.cli._common import CONNECT_TIMEOUT, console, fail, run
+from bus.cli._common import CONNECT_TIMEOUT, console, fail, run, traced
 from bus.envelope import Envelope
 from bus.publisher import Publisher
 from contracts import Event, UnknownEventError, all_events, lookup
@@ -31,7 +31,8 @@ def publish_command(
     """Publish one event at QoS 1, checked against its contract first."""
     event_class = _find(type_or_topic)
     event = _validate(event_class, _load(data))
-    envelope = run(_publish(event, event_id, source))
+    with traced("bus-publish"):
+        envelope = run(_publish(event, event_id, source))
     if as_json:
         print(envelope.to_bytes().decode())
     else:

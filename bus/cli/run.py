@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from bus.cli._common import fail, run
+from bus.cli._common import fail, run, traced
 from bus.loader import ServiceNotFoundError, load_service
 from bus.logs import configure_logging, set_identity
 from bus.ops import serve_ops
@@ -43,7 +43,8 @@ def run_command(  # noqa: PLR0917 - typer turns each parameter into an option
 ) -> None:
     """Run SERVICE (its handlers and its job worker) until Ctrl-C or SIGTERM."""
     service = _prepare(service_name, instance, log_level, log_format, ops_port)
-    run(service.run(ready_file=ready_file))
+    with traced(service):
+        run(service.run(ready_file=ready_file))
 
 
 def worker_command(  # noqa: PLR0917 - typer turns each parameter into an option
@@ -69,7 +70,8 @@ def worker_command(  # noqa: PLR0917 - typer turns each parameter into an option
     service = _prepare(service_name, instance, log_level, log_format, ops_port)
     if not service.jobs:
         fail(f"{service.name} declares no jobs")
-    run(service.run(ready_file=ready_file, consume=False, work=True))
+    with traced(service):
+        run(service.run(ready_file=ready_file, consume=False, work=True))
 
 
 def _prepare(

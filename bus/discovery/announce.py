@@ -59,7 +59,7 @@ _FAILED = (zmqtt.MQTTError, OSError, TimeoutError, IncorrectState)
 def presence_will(settings: BusSettings, service: str, client_id: str) -> zmqtt.Will:
     """The will of a replica's connection: an empty retained message on its presence
     topic, which deletes its presence once the broker finds the connection dead."""
-    topic = presence_topic(settings, service, instance_of(service, client_id))
+    topic = presence_topic(settings, service, instance_of(service, client_id, settings.namespace))
     return zmqtt.Will(topic=topic, payload=b"", qos=zmqtt.QoS.AT_LEAST_ONCE, retain=True)
 
 
@@ -99,7 +99,7 @@ def describe(
             consumes.append(EVERY_EVENT)
     return Presence(
         service=service.name,
-        instance=instance_of(service.name, client_id),
+        instance=instance_of(service.name, client_id, service.settings.namespace),
         client_id=client_id,
         version=service.version or package_version(),
         host=socket.gethostname(),
@@ -146,7 +146,9 @@ class Announcer:
         self.working = working
         self.started_at = datetime.now(UTC)
         self.topic = presence_topic(
-            service.settings, service.name, instance_of(service.name, client_id)
+            service.settings,
+            service.name,
+            instance_of(service.name, client_id, service.settings.namespace),
         )
         self._interval = service.settings.presence_interval
         self._announced_on: int | None = None  # the connection of the last announcement

@@ -18,7 +18,10 @@ def presence_topic(settings: BusSettings, service: str, instance: str) -> str:
     return settings.wire_topic(PRESENCE_TOPIC.format(service=service, instance=instance))
 
 
-def instance_of(service: str, client_id: str) -> str:
+def instance_of(service: str, client_id: str, namespace: str = "") -> str:
     """The replica name in a client id: ``indexer-2`` → ``2``, ``indexer-2-worker`` →
-    ``2-worker`` (a worker-only process has a connection, and a presence, of its own)."""
+    ``2-worker`` (a worker-only process has a connection, and a presence, of its own);
+    ``dev.indexer-2`` → ``2`` in the namespace ``dev``."""
+    if namespace:
+        client_id = client_id.removeprefix(f"{namespace}.")
     return client_id.removeprefix(f"{service}-")

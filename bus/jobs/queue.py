@@ -29,18 +29,21 @@ async def enqueue(
     key: str,
     kwargs: dict[str, Any],
     cause: Envelope | None,
+    trace: dict[str, str] | None = None,
 ) -> bool:
     """Enqueue ``job`` under ``key``; False if that job is already queued, running or done.
 
     arq refuses an id while a job with it is queued or running, or while its
     result is kept (the bus keeps results as long as dedup records), so two
     replicas, or a redelivered event, asking for the same job get it once.
+    ``trace`` is the W3C trace context the job's span continues.
     """
     queued = await redis.enqueue_job(
         job,
         key=key,
         cause=cause.model_dump_json() if cause else None,
         kwargs=kwargs,
+        trace=trace or None,
         _job_id=job_id(service, job, key),
         _queue_name=JOB_QUEUE.format(service=service),
     )

@@ -11,6 +11,7 @@ from typing import Any
 from arq.worker import Retry
 from redis.asyncio import Redis
 
+from bus import tracing
 from bus._internal.infra import until_reachable
 from bus.constants import JOB_DONE_KEY
 from bus.context import handling
@@ -39,13 +40,39 @@ def make_arq_function(
     publish: Publish,
     done_ttl: int,
 ) -> Callable[..., Awaitable[Any]]:
-    """The coroutine arq calls for ``job``: ``(ctx, *, key, cause, kwargs)``."""
+    """The coroutine arq calls for ``job``: ``(ctx, *, key, cause, kwargs, trace)``."""
 
     async def run(
-        ctx: dict[str, Any], *, key: str, cause: str | None, kwargs: dict[str, Any]
+        ctx: dict[str, Any],
+        *,
+        key: str,
+        cause: str | None,
+        kwargs: dict[str, Any],
+        trace: dict[str, str] | None = None,
     ) -> Any:
         job_id: str = ctx["job_id"]
         attempt: int = ctx["job_try"]
+        cause_envelope = Envelope.model_validate_json(cause) if cause else None
+        # A job asked for by a handler continues its span; a re-run from dead letters
+        # carries no context of its own and continues the causing event's trace.
+        parent = tracing.extract(trace) if trace else tracing.envelope_context(cause_envelope)
+        with tracing.running_job(service, job.name, job_id, attempt, parent) as span:
+            try:
+                return await attempt_job(job_id, attempt, key, cause_envelope, kwargs)
+            except Retry as retry:
+                tracing.failed(span, retry.__cause__ or retry, description="retrying")
+                raise
+            except Exception as exc:
+                tracing.failed(span, exc)
+                raise
+
+    async def attempt_job(
+        job_id: str,
+        attempt: int,
+        key: str,
+        cause_envelope: Envelope | None,
+        kwargs: dict[str, Any],
+    ) -> Any:
         done_key = JOB_DONE_KEY.format(job_id=job_id)
         store = redis()
         stored = await until_reachable(lambda: store.get(done_key), what="job dedup")
@@ -54,7 +81,6 @@ def make_arq_function(
             JOBS.labels(service, job.name, "skipped").inc()
             return json.loads(stored)
 
-        cause_envelope = Envelope.model_validate_json(cause) if cause else None
         context = JobContext(
             service=service, job=job.name, key=key, job_id=job_id,
             attempt=attempt, cause=cause_envelope, publish=publish,

@@ -69,6 +69,8 @@ async def test_killing_a_replica_mid_stream_loses_nothing(
             await process.stop()
         await counter._close_stores()
         for instance in ("a", "b"):
-            broker = make_broker(settings, client_id=f"{name}-{instance}", reconnect=False)
+            broker = make_broker(
+                settings, client_id=settings.client_id(name, instance), reconnect=False
+            )
             await broker.connect()
             await broker.stop()

@@ -96,7 +96,7 @@ async def test_bus_run_serves_until_interrupted_and_stops_cleanly(
     )
     try:
         await eventually(ready.exists, within=30, what="the service to be ready")
-        assert ready.read_text().strip() == f"{name}-t1"
+        assert ready.read_text().strip() == settings.client_id(name, "t1")
         process.send_signal(signal.SIGINT)
         _, err = await asyncio.wait_for(process.communicate(), 30)
         assert process.returncode == 0, err.decode()

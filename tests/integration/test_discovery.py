@@ -176,7 +176,7 @@ async def test_a_dead_instance_disappears_by_its_will(
     finally:
         if process.alive:
             await process.kill()  # SIGKILL also ends a stopped process
-        await forget_session(settings, f"{name}-k1")
+        await forget_session(settings, settings.client_id(name, "k1"))
     print(f"\n{sig.name}: presence gone {took:.2f}s later (keepalive {KEEPALIVE}s)")
     assert took < bound + MARGIN
 

@@ -99,7 +99,7 @@ def test_health_names_what_is_down() -> None:
 
 
 def test_the_will_deletes_the_retained_presence_in_the_namespace() -> None:
-    will = presence_will(BusSettings(namespace="blue"), "indexer", "indexer-2-worker")
+    will = presence_will(BusSettings(namespace="blue"), "indexer", "blue.indexer-2-worker")
     assert will == zmqtt.Will(
         topic="blue/chorus/presence/indexer/2-worker",
         payload=b"",

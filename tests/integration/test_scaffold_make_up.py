@@ -1,0 +1,292 @@
+"""``make up`` runs a consumer that ``bus new consumer`` just wrote, and it gets its events.
+
+In a copy of the repository (the working tree is never touched): scaffold a consumer, which
+appends it to ``infra/services.txt``; run the real ``make up`` there, on the running stack,
+so that the whole reference system starts with it; publish one event it consumes and find
+it handled in its log. Everything runs in a namespace, databases and a services state
+directory of the test's own, so a developer's ``make up`` on the same stack neither sees
+it nor is disturbed by it; ``make services-down`` runs whatever happens, and no process
+may be left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from redis.asyncio import Redis
+
+from bus import BusSettings, Publisher
+from bus._internal.broker import make_broker
+from contracts import NotificationSent
+from tests.helpers import eventually
+
+pytestmark = pytest.mark.connected
+
+ROOT = Path(__file__).resolve().parents[2]
+
+EVENT = NotificationSent
+"""What the new consumer subscribes to. Among the reference services only the journal
+consumes it too, so publishing it sends no mail and starts no job."""
+
+NOT_INHERITED = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "BUS_OPS_PORT")
+"""Left out of the inner ``make``'s environment: a ``make test`` around this test would
+pass its own make flags down, and one ops port for every replica cannot be bound twice.
+So is every ``SERVICES_*`` variable (``SERVICES_FILE`` would run another list)."""
+
+REDIS_CLAIM = "chorus:test:claimed-by"
+"""The key a test sets in an empty Redis database to make it its own (see ``redis_url``)."""
+
+
+def copy_repository(destination: Path) -> Path:
+    """The working tree's files (tracked or not, but not ignored) copied to ``destination``,
+    with ``.venv`` a link to the real one; no ``.stack``, no caches."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    for name in filter(None, listed.decode().split("\0")):
+        source = ROOT / name
+        if not source.is_file():  # deleted in the working tree, not committed yet
+            continue
+        target = destination / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+    (destination / ".venv").symlink_to(ROOT / ".venv")
+    return destination
+
+
+def replicas(services_txt: Path) -> list[tuple[str, int]]:
+    """``(name, replica)`` for every line of a services file (as ``infra/services.sh``)."""
+    found = []
+    for line in services_txt.read_text().splitlines():
+        fields = line.split("#", 1)[0].split()
+        if fields:
+            found += [(fields[0], r) for r in range(int(fields[1]) if len(fields) > 1 else 1)]
+    return found
+
+
+def records(log: Path) -> list[dict[str, Any]]:
+    """The JSON lines of a service's log (not the ``=====`` lines services.sh adds)."""
+    if not log.exists():
+        return []
+    return [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+
+
+@dataclass
+class Checkout:
+    """The copy of the repository, and the environment its ``make`` runs with."""
+
+    root: Path
+    env: dict[str, str]
+    logs: Path
+
+    async def run(self, *command: str, within: float) -> tuple[int, str]:
+        """``command`` in the copy; its exit code and its output (stdout and stderr).
+
+        It leads a process group of its own, killed whole after ``within`` seconds (the
+        services it started are in sessions of their own: ``services-down`` stops them)."""
+        process = await asyncio.create_subprocess_exec(
+            *command, cwd=self.root, env=self.env, start_new_session=True,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            out, _ = await asyncio.wait_for(process.communicate(), within)
+        except TimeoutError:
+            os.killpg(process.pid, signal.SIGKILL)
+            out, _ = await process.communicate()
+            return -1, f"timed out after {within}s: {' '.join(command)}\n{out.decode()}"
+        assert process.returncode is not None
+        return process.returncode, out.decode()
+
+    async def make(self, target: str, *, within: float) -> tuple[int, str]:
+        """The real ``make TARGET``. ``-o``: the copied pyproject.toml may be newer than
+        the shared venv's stamp, and make must not reinstall the project into that venv."""
+        make = shutil.which("make")
+        assert make is not None, "make is not installed"
+        return await self.run(make, "-o", ".venv/.installed", target, within=within)
+
+
+async def processes_under(folder: Path) -> list[tuple[int, str]]:
+    """``(pid, command line)`` of every process whose command line names ``folder``."""
+    ps = await asyncio.create_subprocess_exec(
+        "ps", "-eo", "pid=,args=", stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await ps.communicate()
+    found = []
+    for line in out.decode().splitlines():
+        pid, _, args = line.strip().partition(" ")
+        if str(folder) in args:
+            found.append((int(pid), args))
+    return found
+
+
+@pytest.fixture
+async def redis_url(settings: BusSettings) -> AsyncIterator[str]:
+    """A Redis database of the stack's that is the test's alone, emptied afterwards.
+
+    The reference services have fixed names, so in the database a developer's ``make up``
+    uses (0) their keys would be those of the test's replicas: above all arq's job queue
+    ``chorus:jobs:inspector``, from which the test's inspectors would take the developer's
+    jobs. The test claims the first empty database of 1..15 instead."""
+    base = urlsplit(settings.redis_url)
+    for db in range(1, 16):
+        url = urlunsplit(base._replace(path=f"/{db}"))
+        client: Redis = Redis.from_url(url)
+        try:
+            if await client.set(REDIS_CLAIM, settings.namespace, nx=True, ex=3600):
+                if await client.dbsize() == 1:
+                    break
+                await client.delete(REDIS_CLAIM)  # in use by something else
+        except BaseException:
+            await client.aclose()
+            raise
+        await client.aclose()
+    else:
+        pytest.fail("no empty Redis database among 1..15 for the test's services")
+    try:
+        yield url
+    finally:
+        try:
+            await client.flushdb()  # the test's services are down by now
+        finally:
+            await client.aclose()
+
+
+@pytest.fixture
+async def checkout(
+    tmp_path: Path, pg_settings: BusSettings, redis_url: str
+) -> AsyncIterator[Checkout]:
+    """A copy of the repository whose ``make up`` runs the services in the test's namespace,
+    MongoDB, PostgreSQL and Redis databases, on the stack already running, with their
+    pidfiles and logs in ``tmp_path``; they are stopped afterwards (``make services-down``)
+    and their broker sessions discarded."""
+    settings = pg_settings
+    state = tmp_path / "services"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in NOT_INHERITED and not k.startswith("SERVICES_")
+    }
+    made = Checkout(
+        root=copy_repository(tmp_path / "repo"),
+        logs=state / "logs",
+        env=env
+        | {
+            # Stack dir as the stack's own scripts see it: `stack.sh up` finds it running.
+            "CHORUS_STACK_DIR": os.environ.get("CHORUS_STACK_DIR", str(ROOT / ".stack")),
+            "SERVICES_STATE_DIR": str(state),
+            "SERVICES_READY_TIMEOUT": "90",  # 30 by default; 8 replicas take ~6 s on 2 cores
+            "BUS_MQTT_URL": settings.mqtt_url,
+            "BUS_NAMESPACE": settings.namespace,
+            "BUS_MONGO_URL": settings.mongo_url,
+            "BUS_POSTGRES_URL": settings.postgres_url,
+            "BUS_REDIS_URL": redis_url,
+            "BUS_SESSION_EXPIRY": str(settings.session_expiry),
+            "BUS_DEDUP_TTL": str(settings.dedup_ttl),
+            "GATEWAY_PORT": "0",  # any free port: a developer's gateway may hold 8000
+            "STORAGE_ROOT": str(tmp_path / "blobs"),
+            # The copy's packages before the editable install's (the real working tree).
+            "PYTHONPATH": os.pathsep.join(
+                p for p in (str(tmp_path / "repo"), os.environ.get("PYTHONPATH")) if p
+            ),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        },
+    )
+    try:
+        yield made
+    finally:
+        try:
+            code, out = await made.make("services-down", within=120)
+        finally:
+            left = await processes_under(tmp_path)
+            for pid, _ in left:
+                os.kill(pid, signal.SIGKILL)
+            for name, r in replicas(made.root / "infra" / "services.txt"):
+                # A clean start with no expiry makes the broker forget the session.
+                broker = make_broker(
+                    settings, client_id=settings.client_id(name, str(r)), reconnect=False
+                )
+                await broker.connect()
+                await broker.stop()
+        assert code == 0, out
+        assert not left, f"left running after make services-down (killed now): {left}"
+
+
+@pytest.mark.timeout(420)
+async def test_make_up_runs_a_scaffolded_consumer_that_gets_its_events(
+    checkout: Checkout, settings: BusSettings
+) -> None:
+    name = f"madeup_{uuid.uuid4().hex[:8]}"
+    services_txt = checkout.root / "infra" / "services.txt"
+    before = services_txt.read_text()
+    working_tree = (ROOT / "infra" / "services.txt").read_bytes()
+
+    code, out = await checkout.run(
+        ".venv/bin/bus", "new", "consumer", name, "--on", EVENT.contract.type, within=60
+    )
+    assert code == 0, out
+    assert f"created consumer {name}" in out
+    assert services_txt.read_text().splitlines() == [*before.splitlines(), name]
+    assert (checkout.root / "services" / name / "service.py").is_file()
+
+    code, out = await checkout.make("up", within=240)
+    assert code == 0, out
+    assert f"svc-{name}-0" in out, out
+    instance = "0"
+    ready = checkout.logs.parent / "run" / f"svc-{name}-0.ready"
+    assert ready.read_text().strip() == settings.client_id(name, instance)
+
+    event = EVENT(
+        document_id=uuid.uuid4(),
+        recipient="ada@example.com",
+        subject="report.txt is ready",
+        template="document_ready",
+        message_id=f"<{uuid.uuid4().hex}@chorus.test>",
+    )
+    # The same event in another namespace first: no replica of the test's may get it.
+    elsewhere = settings.model_copy(
+        update={"namespace": f"{settings.namespace}x", "journal_first": False}
+    )
+    async with Publisher(source="/test/1", settings=elsewhere) as publisher:
+        decoy = await publisher.publish(event)
+    async with Publisher(source="/test/1", settings=settings) as publisher:
+        sent = await publisher.publish(event)
+
+    log = checkout.logs / f"svc-{name}-0.log"
+
+    def handled() -> list[dict[str, Any]]:
+        return [
+            r
+            for r in records(log)
+            if r.get("event_id") == sent.id and r["logger"] == f"services.{name}"
+        ]
+
+    try:
+        await eventually(lambda: bool(handled()), within=30, what=f"{name} to log {sent.id}")
+    except AssertionError as exc:
+        tail = log.read_text()[-4000:] if log.exists() else f"(no {log})"
+        raise AssertionError(f"{exc}\n----- {log.name}\n{tail}") from None
+    [line] = handled()
+    assert line["message"] == f"{name}: got {EVENT.contract.type} {sent.id}"
+    assert (line["service"], line["instance"]) == (name, instance)
+
+    mentions = {
+        path.name: text
+        for path in sorted(checkout.logs.glob("svc-*.log"))
+        if decoy.id in (text := path.read_text())
+    }
+    assert not mentions, f"an event of another namespace reached: {sorted(mentions)}"
+    assert (ROOT / "infra" / "services.txt").read_bytes() == working_tree
+    assert not (ROOT / "services" / name).exists()
