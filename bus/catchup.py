@@ -136,6 +136,6 @@ class CatchUp:
                 handler.decode(Envelope.from_bytes(payload))
             except PoisonMessageError:
                 continue  # dead-lettered when it was first delivered
-            outcome = await self.pipeline.deliver(handler, handler.topic, payload)
+            outcome = await self.pipeline.deliver(handler, handler.topic, payload, catch_up=True)
             handled += outcome is Outcome.HANDLED
         return handled

@@ -7,7 +7,7 @@ served, but the counters still count (tests read them from the default registry)
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS = Counter(
     "chorus_events_total",
@@ -30,4 +30,21 @@ JOBS = Counter(
     "chorus_jobs_total",
     "Job tries by service, job and outcome (succeeded, retried, failed, skipped).",
     ["service", "job", "outcome"],
+)
+JOBS_ENQUEUED = Counter(
+    "chorus_jobs_enqueued_total",
+    "Requests for a job from this process, by outcome: queued, or duplicate (that job id "
+    "was already queued, running or done).",
+    ["service", "job", "outcome"],
+)
+JOBS_RUNNING = Gauge(
+    "chorus_jobs_running",
+    "Job tries running now in this process.",
+    ["service", "job"],
+)
+JOBS_IN_QUEUE = Gauge(
+    "chorus_jobs_in_queue",
+    "Jobs in the service's arq queue in Redis, waiting or running (arq keeps a job there "
+    "until it finishes); read from Redis at each scrape.",
+    ["service"],
 )

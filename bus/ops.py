@@ -7,14 +7,19 @@ also proves the loop is not stuck.
 
 from __future__ import annotations
 
-from prometheus_client import make_asgi_app
+import contextlib
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Mount, Route
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
+from bus._internal.infra import UNREACHABLE
+from bus.constants import JOB_QUEUE
 from bus.discovery.health import check_health
 from bus.http import HttpServer
+from bus.metrics import JOBS_IN_QUEUE
 from bus.service import Service
 
 
@@ -38,11 +43,19 @@ def create_ops_app(service: Service) -> Starlette:
             {"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503
         )
 
+    async def metrics(_: Request) -> Response:
+        if service.jobs and service.redis is not None:
+            with contextlib.suppress(*UNREACHABLE):  # the gauge keeps its last value
+                queued = await service.redis.zcard(JOB_QUEUE.format(service=service.name))
+                JOBS_IN_QUEUE.labels(service.name).set(queued)
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
     return Starlette(
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Mount("/metrics", app=make_asgi_app()),
+            Route("/metrics", metrics),
+            Route("/metrics/", metrics),
         ]
     )
 

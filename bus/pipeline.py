@@ -58,15 +58,28 @@ class Pipeline:
     _in_flight: dict[str, asyncio.Event] = field(default_factory=dict, init=False, repr=False)
 
     async def deliver(
-        self, handler: Handler, topic: str, payload: bytes, *, replay_of: str | None = None
+        self,
+        handler: Handler,
+        topic: str,
+        payload: bytes,
+        *,
+        replay_of: str | None = None,
+        catch_up: bool = False,
     ) -> Outcome:
-        """Take one message to a final outcome; raises only when cancelled."""
+        """Take one message to a final outcome; raises only when cancelled.
+
+        ``replay_of`` names the dead letter being replayed; ``catch_up`` marks a copy
+        read back from the journal (both show on the delivery's span).
+        """
+        via = "replay" if replay_of else "catch-up" if catch_up else "broker"
         envelope: Envelope | None = None
         try:
             envelope = Envelope.from_bytes(payload)
             argument = handler.decode(envelope)
         except PoisonMessageError as exc:
-            with tracing.processing(self.service, topic, envelope, handler=handler.name) as span:
+            with tracing.processing(
+                self.service, topic, envelope, handler=handler.name, via=via
+            ) as span:
                 tracing.failed(span, exc)
                 span.set_attribute(OUTCOME_ATTRIBUTE, Outcome.DEAD_LETTERED.value)
                 letter = self._letter("poison", topic, payload, envelope, exc, attempts=1)
@@ -75,7 +88,9 @@ class Pipeline:
             EVENTS.labels(self.service, kind, Outcome.DEAD_LETTERED.value).inc()
             return Outcome.DEAD_LETTERED
         started = time.perf_counter()
-        with tracing.processing(self.service, topic, envelope, handler=handler.name) as span:
+        with tracing.processing(
+            self.service, topic, envelope, handler=handler.name, via=via
+        ) as span:
             async with self._one_at_a_time(envelope.id):
                 outcome = await self._handle_once(
                     handler, topic, payload, envelope, argument, replay_of=replay_of

@@ -40,6 +40,7 @@ from bus.jobs.declare import Job, JobFunc, job_id
 from bus.jobs.queue import enqueue, json_deserializer, json_serializer
 from bus.jobs.worker import build_worker, stop_worker
 from bus.journal import JournalEntry, record
+from bus.metrics import JOBS_ENQUEUED
 from bus.mongo import connect_mongo, release_mongo
 from bus.pipeline import Pipeline
 from bus.retry import RetryPolicy
@@ -216,10 +217,13 @@ class Service:
         if not any(j.func is job for j in self.jobs):
             raise ValueError(f"{job.__qualname__} is not a job of {self.name}")
         with tracing.enqueueing(self.name, job.__name__, job_id(self.name, job.__name__, key)):
-            return await enqueue(
+            queued = await enqueue(
                 self.redis, service=self.name, job=job.__name__, key=key,
                 kwargs=kwargs, cause=current_envelope(), trace=tracing.inject(),
             )  # fmt: skip
+        outcome = "queued" if queued else "duplicate"
+        JOBS_ENQUEUED.labels(self.name, job.__name__, outcome).inc()
+        return queued
 
     def on_startup(self, func: Hook) -> Hook:
         """Run ``func`` once the stores are open, before the service subscribes."""

@@ -192,11 +192,21 @@ def published(span: Span, envelope: Envelope) -> None:
 
 @contextmanager
 def processing(
-    service: str, topic: str, envelope: Envelope | None, *, handler: str | None = None
+    service: str,
+    topic: str,
+    envelope: Envelope | None,
+    *,
+    handler: str | None = None,
+    via: str = "broker",
 ) -> Iterator[Span]:
-    """A consumer span around one delivery, continuing the trace the event carries."""
+    """A consumer span around one delivery, continuing the trace the event carries.
+
+    ``via`` says where this copy came from: ``broker``, ``catch-up`` (the journal,
+    after a gap in the connection) or ``replay`` (a dead letter sent again).
+    """
     attributes = {
         SERVICE_ATTRIBUTE: service,
+        "chorus.delivered_via": via,
         "messaging.system": "mqtt",
         "messaging.operation.type": "process",
         "messaging.operation.name": "process",

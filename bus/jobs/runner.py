@@ -18,7 +18,7 @@ from bus.context import handling
 from bus.deadletters import DeadLetter, DeadLetterSink
 from bus.envelope import Envelope
 from bus.jobs.declare import Job, JobContext
-from bus.metrics import JOBS
+from bus.metrics import JOBS, JOBS_RUNNING
 from contracts import Event, JobFailed, JobSucceeded
 
 log = logging.getLogger("bus.jobs")
@@ -56,7 +56,10 @@ def make_arq_function(
         # A job asked for by a handler continues its span; a re-run from dead letters
         # carries no context of its own and continues the causing event's trace.
         parent = tracing.extract(trace) if trace else tracing.envelope_context(cause_envelope)
-        with tracing.running_job(service, job.name, job_id, attempt, parent) as span:
+        with (
+            tracing.running_job(service, job.name, job_id, attempt, parent) as span,
+            JOBS_RUNNING.labels(service, job.name).track_inprogress(),
+        ):
             try:
                 return await attempt_job(job_id, attempt, key, cause_envelope, kwargs)
             except Retry as retry:

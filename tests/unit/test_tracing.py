@@ -94,6 +94,7 @@ async def test_a_handler_continues_the_trace_of_the_event_it_handles(spans: Span
     assert process.attributes is not None
     assert process.attributes["cloudevents.event_id"] == sent.id
     assert process.attributes["chorus.outcome"] == "handled"
+    assert process.attributes["chorus.delivered_via"] == "broker"
     assert process.attributes[tracing.SERVICE_ATTRIBUTE] == "relay"
     assert relayed.traceparent is not None
     assert trace.format_span_id(_id(second_publish)) in relayed.traceparent
