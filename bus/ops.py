@@ -46,8 +46,8 @@ def create_ops_app(service: Service) -> Starlette:
     async def metrics(_: Request) -> Response:
         if service.jobs and service.redis is not None:
             with contextlib.suppress(*UNREACHABLE):  # the gauge keeps its last value
-                queued = await service.redis.zcard(JOB_QUEUE.format(service=service.name))
-                JOBS_IN_QUEUE.labels(service.name).set(queued)
+                queue = JOB_QUEUE.format(service=service.settings.scoped(service.name))
+                JOBS_IN_QUEUE.labels(service.name).set(await service.redis.zcard(queue))
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return Starlette(

@@ -208,7 +208,8 @@ class Service:
     async def enqueue(self, job: JobFunc, *, key: str, **kwargs: Any) -> bool:
         """Ask for ``job`` under ``key``; False if it is already queued, running or done.
 
-        The job id is ``<service>:<job>:<key>``, so replicas or redeliveries that
+        The job id is ``<service>:<job>:<key>`` (the service's name after
+        ``<namespace>.`` in a namespace), so replicas or redeliveries that
         ask for the same work get it once. Inside a handler, the job's events
         continue the handled event's chain.
         """
@@ -216,9 +217,10 @@ class Service:
             raise BusNotStartedError(f"{self.name} is not started")
         if not any(j.func is job for j in self.jobs):
             raise ValueError(f"{job.__qualname__} is not a job of {self.name}")
-        with tracing.enqueueing(self.name, job.__name__, job_id(self.name, job.__name__, key)):
+        scope = self.settings.scoped(self.name)
+        with tracing.enqueueing(self.name, job.__name__, job_id(scope, job.__name__, key)):
             queued = await enqueue(
-                self.redis, service=self.name, job=job.__name__, key=key,
+                self.redis, service=scope, job=job.__name__, key=key,
                 kwargs=kwargs, cause=current_envelope(), trace=tracing.inject(),
             )  # fmt: skip
         outcome = "queued" if queued else "duplicate"
@@ -378,7 +380,7 @@ class Service:
             dead_letters=MongoDeadLetters(),
             dedup=Deduplicator(
                 self.redis,
-                self.name,
+                self.settings.scoped(self.name),
                 ttl=self.settings.dedup_ttl,
                 lease=self.settings.claim_lease,
             ),
@@ -456,7 +458,8 @@ class Service:
         if self.redis is None:
             raise BusNotStartedError(f"{self.name} is not started")
         return build_worker(
-            self.name, self.jobs, redis=self.redis, dead_letters=self._require_dead_letters,
+            self.name, self.jobs, queue=self.settings.scoped(self.name), redis=self.redis,
+            dead_letters=self._require_dead_letters,
             publish=self.publish, keep_result=self.settings.dedup_ttl,
             max_jobs=max_jobs, burst=burst,
         )  # fmt: skip

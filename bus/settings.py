@@ -72,12 +72,17 @@ class BusSettings(BaseSettings):
         "variables, default http://localhost:4318).",
     )
 
+    def scoped(self, service: str) -> str:
+        """``service``'s name in what deployments may share: Redis keys (dedup records,
+        arq queues and job ids) and MQTT client ids. The plain name, or
+        ``<namespace>.<service>`` in a namespace, so that deployments sharing a Redis
+        and a broker never take each other's jobs, records or sessions."""
+        return f"{self.namespace}.{service}" if self.namespace else service
+
     def client_id(self, service: str, instance: str | None = None) -> str:
         """The MQTT client id of a replica of ``service`` (default: this one):
-        ``<service>-<instance>``, prefixed by ``<namespace>.`` in a namespace, so that
-        deployments sharing a broker never take over each other's sessions."""
-        client_id = f"{service}-{instance or self.instance}"
-        return f"{self.namespace}.{client_id}" if self.namespace else client_id
+        ``<service>-<instance>``, in the namespace's scope (:meth:`scoped`)."""
+        return f"{self.scoped(service)}-{instance or self.instance}"
 
     def wire_topic(self, topic: str) -> str:
         """``topic`` (or topic filter) as it travels in this namespace."""

@@ -73,7 +73,7 @@ async def _rerun_jobs(letters: list[StoredDeadLetter], settings: BusSettings) ->
             job = letter.job or {}
             cause = json.dumps(letter.envelope) if letter.envelope else None
             await rerun(
-                redis, service=letter.service, job=job["name"], key=job["key"],
+                redis, service=settings.scoped(letter.service), job=job["name"], key=job["key"],
                 kwargs=job.get("kwargs", {}), cause=cause,
             )  # fmt: skip
     finally:

@@ -36,7 +36,9 @@ async def enqueue(
     arq refuses an id while a job with it is queued or running, or while its
     result is kept (the bus keeps results as long as dedup records), so two
     replicas, or a redelivered event, asking for the same job get it once.
-    ``trace`` is the W3C trace context the job's span continues.
+    ``service`` is the service's scoped name (:meth:`BusSettings.scoped`), which
+    names its queue and its job ids; ``trace`` is the W3C trace context the job's
+    span continues.
     """
     queued = await redis.enqueue_job(
         job,

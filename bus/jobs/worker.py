@@ -32,6 +32,7 @@ def build_worker(
     service: str,
     jobs: list[Job],
     *,
+    queue: str | None = None,
     redis: ArqRedis,
     dead_letters: Callable[[], DeadLetterSink],
     publish: Callable[[Event], Awaitable[Envelope]],
@@ -39,7 +40,8 @@ def build_worker(
     max_jobs: int = 10,
     burst: bool = False,
 ) -> Worker:
-    """An arq worker for ``jobs`` on the service's own queue.
+    """An arq worker for ``jobs`` on the service's own queue (named after ``queue``, the
+    service's scoped name, default ``service``).
 
     Results (failures included) are kept as long as dedup records, so the same
     job id is not accepted again until a deliberate re-run clears it.
@@ -61,7 +63,7 @@ def build_worker(
         )
     return Worker(
         functions,
-        queue_name=JOB_QUEUE.format(service=service),
+        queue_name=JOB_QUEUE.format(service=queue or service),
         redis_pool=redis,
         handle_signals=False,
         burst=burst,

@@ -22,10 +22,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from redis.asyncio import Redis
 
 from bus import BusSettings, Publisher
 from bus._internal.broker import make_broker
@@ -44,9 +42,6 @@ NOT_INHERITED = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "BUS_OPS_P
 """Left out of the inner ``make``'s environment: a ``make test`` around this test would
 pass its own make flags down, and one ops port for every replica cannot be bound twice.
 So is every ``SERVICES_*`` variable (``SERVICES_FILE`` would run another list)."""
-
-REDIS_CLAIM = "chorus:test:claimed-by"
-"""The key a test sets in an empty Redis database to make it its own (see ``redis_url``)."""
 
 
 def copy_repository(destination: Path) -> Path:
@@ -133,45 +128,11 @@ async def processes_under(folder: Path) -> list[tuple[int, str]]:
 
 
 @pytest.fixture
-async def redis_url(settings: BusSettings) -> AsyncIterator[str]:
-    """A Redis database of the stack's that is the test's alone, emptied afterwards.
-
-    The reference services have fixed names, so in the database a developer's ``make up``
-    uses (0) their keys would be those of the test's replicas: above all arq's job queue
-    ``chorus:jobs:inspector``, from which the test's inspectors would take the developer's
-    jobs. The test claims the first empty database of 1..15 instead."""
-    base = urlsplit(settings.redis_url)
-    for db in range(1, 16):
-        url = urlunsplit(base._replace(path=f"/{db}"))
-        client: Redis = Redis.from_url(url)
-        try:
-            if await client.set(REDIS_CLAIM, settings.namespace, nx=True, ex=3600):
-                if await client.dbsize() == 1:
-                    break
-                await client.delete(REDIS_CLAIM)  # in use by something else
-        except BaseException:
-            await client.aclose()
-            raise
-        await client.aclose()
-    else:
-        pytest.fail("no empty Redis database among 1..15 for the test's services")
-    try:
-        yield url
-    finally:
-        try:
-            await client.flushdb()  # the test's services are down by now
-        finally:
-            await client.aclose()
-
-
-@pytest.fixture
-async def checkout(
-    tmp_path: Path, pg_settings: BusSettings, redis_url: str
-) -> AsyncIterator[Checkout]:
-    """A copy of the repository whose ``make up`` runs the services in the test's namespace,
-    MongoDB, PostgreSQL and Redis databases, on the stack already running, with their
-    pidfiles and logs in ``tmp_path``; they are stopped afterwards (``make services-down``)
-    and their broker sessions discarded."""
+async def checkout(tmp_path: Path, pg_settings: BusSettings) -> AsyncIterator[Checkout]:
+    """A copy of the repository whose ``make up`` runs the services in the test's namespace
+    (which also scopes their Redis keys and client ids) and its MongoDB and PostgreSQL
+    databases, on the stack already running, with their pidfiles and logs in ``tmp_path``;
+    they are stopped afterwards (``make services-down``) and their broker sessions discarded."""
     settings = pg_settings
     state = tmp_path / "services"
     env = {
@@ -192,7 +153,7 @@ async def checkout(
             "BUS_NAMESPACE": settings.namespace,
             "BUS_MONGO_URL": settings.mongo_url,
             "BUS_POSTGRES_URL": settings.postgres_url,
-            "BUS_REDIS_URL": redis_url,
+            "BUS_REDIS_URL": settings.redis_url,
             "BUS_SESSION_EXPIRY": str(settings.session_expiry),
             "BUS_DEDUP_TTL": str(settings.dedup_ttl),
             "GATEWAY_PORT": "0",  # any free port: a developer's gateway may hold 8000

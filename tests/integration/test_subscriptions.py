@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from bus import BusSettings, Publisher, Service
+from bus import BusSettings, JobContext, Publisher, Service
+from bus.jobs.declare import JobFunc
 from contracts import DocumentUploaded
 from tests.helpers import eventually, uploaded
 
@@ -122,3 +123,39 @@ async def test_deployments_in_different_namespaces_share_a_broker_without_crosst
     await eventually(lambda: seen_theirs.total() == 1, what="their one event")
     assert "file-99.txt" not in seen_ours
     assert set(seen_theirs) == {"file-99.txt"}
+
+
+async def test_namespaces_share_a_redis_without_sharing_records_jobs_or_sessions(
+    settings: BusSettings, services: list[Service], unique: Callable[[str], str]
+) -> None:
+    name = unique("twin")  # the same service, replica and event id in both namespaces
+    done: list[tuple[str, str]] = []
+
+    def deployment(namespace: str) -> tuple[Service, JobFunc]:
+        service = Service(name, settings=settings.model_copy(update={"namespace": namespace}))
+
+        @service.on(DocumentUploaded)
+        async def index(event: DocumentUploaded) -> None:
+            done.append((namespace, "event"))
+
+        @service.job()
+        async def reindex(job: JobContext) -> None:
+            done.append((namespace, "job"))
+
+        return service, reindex
+
+    namespaces = (settings.namespace + "a", settings.namespace + "b")
+    twins = [deployment(namespace) for namespace in namespaces]
+    assert twins[0][0].client_id != twins[1][0].client_id
+    for service, _ in twins:
+        services.append(service)
+        await service.start(work=True)
+    for service, reindex in twins:
+        assert await service.enqueue(reindex, key="same")
+        async with Publisher(settings=service.settings) as publisher:
+            await publisher.publish(uploaded(), id="one-event-id")
+
+    expected = {(n, kind) for n in namespaces for kind in ("event", "job")}
+    await eventually(lambda: set(done) == expected, what="each deployment's event and job")
+    await asyncio.sleep(0.5)  # nothing more arrives: neither took the other's work
+    assert sorted(done) == sorted(expected)
