@@ -13,6 +13,7 @@ from bus.cli.publish import publish_command
 from bus.cli.run import run_command, worker_command
 from bus.cli.services import services_command
 from bus.cli.tail import tail_command
+from bus.cli.trace import trace_command
 
 app = typer.Typer(
     name="bus",
@@ -29,6 +30,7 @@ app.command("run")(run_command)
 app.command("worker")(worker_command)
 app.command("services")(services_command)
 app.command("graph")(graph_command)
+app.command("trace")(trace_command)
 app.command("docs")(docs_command)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(new_app, name="new")
