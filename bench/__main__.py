@@ -30,6 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import scenarios
+from bench.catalog import catalog_cost
 from bench.intake import intake
 from bus import BusSettings
 
@@ -107,6 +108,7 @@ async def measure(args: argparse.Namespace, mqtt_url: str) -> None:
         ("latency", lambda: scenarios.steady_latency(settings, args.rate, args.seconds)),
         ("replicas", lambda: scenarios.replica_scaling(settings, args.events, (1, 2, 4))),
         ("tracing", lambda: scenarios.tracing_cost(settings, args.events)),
+        ("catalog", lambda: catalog_cost(settings, (0, 3000))),
         # Jobs publish their progress and outcome as services do: journal-first.
         ("jobs", lambda: scenarios.jobs(journaled, args.jobs)),
         # Through the services make up runs (their broker and databases).
@@ -132,7 +134,17 @@ def _table(results: dict[str, Any]) -> Table:
     table = Table(title=f"Chorus bench, {results['when']}")
     table.add_column("measure")
     table.add_column("value", justify="right")
-    for section in ("consumer", "publish", "latency", "replicas", "tracing", "jobs", "intake"):
+    sections = (
+        "consumer",
+        "publish",
+        "latency",
+        "replicas",
+        "tracing",
+        "catalog",
+        "jobs",
+        "intake",
+    )
+    for section in sections:
         for key, value in results.get(section, {}).items():
             table.add_row(f"{section}.{key}", str(value))
     return table

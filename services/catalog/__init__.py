@@ -1,5 +1,6 @@
 """The catalog: the read model of every document (status, timeline, inspection metadata)."""
 
+from services.catalog.log import read_log
 from services.catalog.models import (
     STATUSES,
     TERMINAL_STATUSES,
@@ -7,6 +8,7 @@ from services.catalog.models import (
     AppliedEventBase,
     CatalogEntry,
     CatalogEntryBase,
+    LoggedEvent,
     Status,
     TimelineEntry,
 )
@@ -20,10 +22,12 @@ __all__ = [
     "AppliedEventBase",
     "CatalogEntry",
     "CatalogEntryBase",
+    "LoggedEvent",
     "Status",
     "TimelineEntry",
     "create_service",
     "find_document",
     "list_documents",
+    "read_log",
     "service",
 ]

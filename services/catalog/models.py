@@ -126,9 +126,25 @@ class AppliedEventBase(BaseModel):
     recorded_at: datetime
 
 
+class LoggedEvent(Document):
+    """Slot ``n`` of a document's log in ``catalog_log``, under the id ``<document id>/<n>``.
+
+    Slots are numbered from 0 without gaps. Inserting a slot that is taken fails, so
+    appending is atomic on FerretDB 1.24 as on MongoDB, and a document's log is read by
+    ``_id`` alone: the one lookup FerretDB 1.24 (SQLite) serves without reading the
+    whole collection.
+    """
+
+    id: str  # type: ignore[assignment]  # "<document id>/<n>", not an ObjectId
+    event: AppliedEventBase
+
+    class Settings:
+        name = "catalog_log"
+
+
 class AppliedEvent(AppliedEventBase, Document):
-    """An applied event as stored in ``catalog_applied``: the event id is the primary key,
-    so a redelivered event is recorded once."""
+    """The log as versions before the slots kept it (``catalog_applied``, one record per
+    event id, read by ``document_id``): read once, to adopt it into ``catalog_log``."""
 
     class Settings:
         name = "catalog_applied"

@@ -22,7 +22,8 @@ from contracts import (
     QuotaReserved,
 )
 from services.catalog import updates
-from services.catalog.models import AppliedEvent, CatalogEntry
+from services.catalog.log import adopt_applied_events
+from services.catalog.models import AppliedEvent, CatalogEntry, LoggedEvent
 
 log = logging.getLogger("services.catalog")
 
@@ -36,8 +37,13 @@ def create_service(name: str = "catalog", settings: BusSettings | None = None) -
     :class:`~contracts.DocumentReady`.
     """
     service = Service(
-        name, settings=settings, documents=[CatalogEntry, AppliedEvent], produces=[DocumentReady]
+        name,
+        settings=settings,
+        documents=[CatalogEntry, LoggedEvent, AppliedEvent],
+        produces=[DocumentReady],
     )
+    # Before subscribing: a catalog kept by an earlier version becomes the slot log.
+    service.on_startup(adopt_applied_events)
 
     @service.on(DocumentUploaded)
     async def on_uploaded(event: DocumentUploaded, envelope: Envelope) -> None:

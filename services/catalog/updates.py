@@ -1,8 +1,9 @@
 """Applying events to the catalog: one function per event, callable without the bus.
 
-Each function records the event in the catalog's log (``catalog_applied``, keyed
-by event id, so a redelivery is recorded once) and then writes the document's
-entry afresh from the whole log (:func:`services.catalog.projection.project`).
+Each function appends the event to the document's log (``catalog_log``, see
+:mod:`services.catalog.log`; an event already in it is not appended again) and
+then writes the document's entry afresh from the whole log
+(:func:`services.catalog.projection.project`).
 
 Why not update the entry in place with ``$setOnInsert``, ``$push`` guarded by
 ``$ne`` and a rank guard? Each of those operators works on FerretDB 1.24
@@ -26,6 +27,7 @@ from the complete log, on FerretDB and MongoDB alike.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 from uuid import UUID
@@ -43,7 +45,8 @@ from contracts import (
     QuotaReleased,
     QuotaReserved,
 )
-from services.catalog.models import AppliedEvent, CatalogEntry, Status
+from services.catalog.log import append, has_more_than, read_log
+from services.catalog.models import AppliedEventBase, CatalogEntry, Status
 from services.catalog.projection import project
 
 log = logging.getLogger("services.catalog")
@@ -170,23 +173,28 @@ async def apply_content_deleted(
     )  # fmt: skip
 
 
-async def refresh(document_id: UUID) -> CatalogEntry | None:
+async def refresh(
+    document_id: UUID, known: Sequence[AppliedEventBase] | None = None
+) -> CatalogEntry | None:
     """Write the entry of ``document_id`` from its log; None if nothing was applied to it.
 
-    Loops until the log it read is still the whole log after the write (see the
-    module docstring), so that no concurrent writer's older view lasts.
+    ``known`` is the log as the caller just saw it, if it did. Loops until the log
+    it wrote from is still the whole log after the write (see the module
+    docstring), so that no concurrent writer's older view lasts.
     """
+    logged = list(known) if known is not None else await read_log(document_id)
     while True:
-        applied = await AppliedEvent.find(AppliedEvent.document_id == document_id).to_list()
-        if not applied:
+        if not logged:
             return None
-        entry = CatalogEntry.model_validate(project(document_id, applied).model_dump())
+        once = {event.id: event for event in logged}.values()
+        entry = CatalogEntry.model_validate(project(document_id, once).model_dump())
         try:
             await entry.save()
         except DuplicateKeyError:
             continue  # two first writes raced to insert the entry; this one is now an update
-        if await AppliedEvent.find(AppliedEvent.document_id == document_id).count() == len(applied):
+        if not await has_more_than(document_id, len(logged)):
             return entry
+        logged = await read_log(document_id, logged)
 
 
 async def _apply(
@@ -202,7 +210,7 @@ async def _apply(
     reason: str | None = None,
     inspection: dict[str, Any] | None = None,
 ) -> CatalogEntry:
-    record = AppliedEvent(
+    record = AppliedEventBase(
         id=event_id,
         document_id=document_id,
         event_type=event.contract.type,
@@ -215,13 +223,14 @@ async def _apply(
         inspection=inspection,
         recorded_at=datetime.now(UTC),
     )
-    try:
-        await record.insert()
-    except DuplicateKeyError:
+    logged = await read_log(document_id)
+    if any(applied.id == event_id for applied in logged):
         # Applied before (a redelivery, or a run that stopped before the entry was
         # written): write the entry anyway, so that it surely reflects the event.
         log.debug("catalog: event %s was already applied", event_id)
-    entry = await refresh(document_id)
+    else:
+        logged = await append(document_id, record, logged)
+    entry = await refresh(document_id, logged)
     if entry is None:  # only if someone emptied the log meanwhile
         msg = f"the catalog log of document {document_id} is empty after applying {event_id}"
         raise RuntimeError(msg)

@@ -29,12 +29,16 @@ from contracts import (
 )
 from services.catalog import (
     AppliedEvent,
+    AppliedEventBase,
     CatalogEntry,
+    LoggedEvent,
     create_service,
     find_document,
     list_documents,
+    read_log,
     updates,
 )
+from services.catalog.log import adopt_applied_events
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.connected
@@ -142,7 +146,7 @@ class Story:
 
 @pytest.fixture
 async def catalog(settings: BusSettings) -> AsyncIterator[None]:
-    await connect_mongo(settings.mongo_url, [CatalogEntry, AppliedEvent])
+    await connect_mongo(settings.mongo_url, [CatalogEntry, LoggedEvent, AppliedEvent])
     yield
     await release_mongo(settings.mongo_url)
 
@@ -227,7 +231,7 @@ async def test_every_event_applied_twice_is_in_the_timeline_once() -> None:
     entry = await stored(story.document_id)
     assert entry.status == "ready"
     assert [t.event_id for t in entry.timeline] == [event_id for _, event_id, _ in steps]
-    assert await AppliedEvent.find(AppliedEvent.document_id == story.document_id).count() == 5
+    assert len(await read_log(story.document_id)) == 5
 
 
 @pytest.mark.usefixtures("catalog")
@@ -315,7 +319,7 @@ async def test_progress_of_other_jobs_and_foreign_keys_is_ignored() -> None:
     entry = await stored(story.document_id)
     assert entry.status == "uploaded"
     assert len(entry.timeline) == 1
-    assert await AppliedEvent.count() == 1
+    assert await LoggedEvent.count() == 1
 
 
 @pytest.mark.usefixtures("catalog")
@@ -453,3 +457,33 @@ async def test_the_service_catalogues_events_from_the_broker_and_announces_ready
 
 async def _non_empty(entries: Awaitable[list[JournalEntry]]) -> bool:
     return len(await entries) > 0
+
+
+@pytest.mark.usefixtures("catalog")
+async def test_a_log_kept_by_an_earlier_version_is_adopted_once() -> None:
+    # Before the slots, each applied event was one record in catalog_applied.
+    story = Story()
+    other = Story()
+    applied = 0
+    for who, steps in ((story, story.happy()[:3]), (other, other.happy()[:1])):
+        for n, (event, event_id, at) in enumerate(steps):
+            base = AppliedEventBase(
+                id=event_id, document_id=who.document_id, event_type=event.contract.type, at=at,
+                status="uploaded" if n == 0 else "accepted" if n == 1 else "inspecting",
+                message=f"step {n}", recorded_at=T0 + timedelta(seconds=n),
+            )  # fmt: skip
+            await AppliedEvent(**base.model_dump()).insert()
+            applied += 1
+
+    assert await adopt_applied_events() == applied
+    assert await adopt_applied_events() == 0  # once: the slot log is no longer empty
+    logged = await read_log(story.document_id)
+    assert [e.message for e in logged] == ["step 0", "step 1", "step 2"]
+    assert len(await read_log(other.document_id)) == 1
+
+    # New events append after the adopted ones, and the entry folds them all.
+    last_event, last_id, last_at = story.happy()[4]
+    await apply((last_event, last_id, last_at))
+    entry = await stored(story.document_id)
+    assert entry.status == "ready"
+    assert len(entry.timeline) == 4
