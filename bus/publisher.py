@@ -96,11 +96,9 @@ class Publisher:
         the current span if there is one (see :mod:`bus.tracing`).
         """
         topic = self.settings.wire_topic(event.contract.topic)
-        with tracing.publishing(None, event.contract.type, topic) as span:
-            envelope = Envelope.wrap(
-                event, source=self.source, cause=cause, id=id, trace=tracing.inject()
-            )
-            tracing.published(span, envelope)
+        with tracing.publishing(
+            None, event, topic, source=self.source, cause=cause, id=id
+        ) as envelope:
             await self.publish_envelope(envelope)
         return envelope
 

@@ -538,11 +538,9 @@ class Service:
         if id is None:
             id = derived_event_id(self.name, event.contract.type)
         topic = self.settings.wire_topic(event.contract.topic)
-        with tracing.publishing(self.name, event.contract.type, topic) as span:
-            envelope = Envelope.wrap(
-                event, source=self.source, cause=current_envelope(), id=id, trace=tracing.inject()
-            )
-            tracing.published(span, envelope)
+        with tracing.publishing(
+            self.name, event, topic, source=self.source, cause=current_envelope(), id=id
+        ) as envelope:
             if self.settings.journal_first and self.mongo is not None:
                 await record(envelope)
             await send(self._broker, envelope, topic)

@@ -39,11 +39,9 @@ class InMemoryBus:
         cause: Envelope | None = None,
     ) -> Envelope:
         """Deliver an event to the service's handlers, as another service would."""
-        with tracing.publishing(None, event.contract.type, event.contract.topic) as span:
-            envelope = Envelope.wrap(
-                event, source="/test/1", cause=cause, id=id, trace=tracing.inject()
-            )
-            tracing.published(span, envelope)
+        with tracing.publishing(
+            None, event, event.contract.topic, source="/test/1", cause=cause, id=id
+        ) as envelope:
             await self.publish_envelope(envelope)
         return envelope
 

@@ -32,11 +32,13 @@ from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
+from bus.envelope import Envelope
+
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
 
-    from bus.envelope import Envelope
+    from contracts import Event
 
 TRACER_NAME = "chorus.bus"
 SERVICE_ATTRIBUTE = "chorus.service"
@@ -167,27 +169,33 @@ def _event_attributes(envelope: Envelope) -> dict[str, str]:
 
 
 @contextmanager
-def publishing(service: str | None, event_type: str, topic: str) -> Iterator[Span]:
-    """A producer span around one publish; :func:`inject` inside it gives its context."""
+def publishing(
+    service: str | None,
+    event: Event,
+    topic: str,
+    *,
+    source: str,
+    cause: Envelope | None = None,
+    id: str | None = None,
+) -> Iterator[Envelope]:
+    """A producer span around one publish: yields ``event``'s new envelope, which carries
+    the span's context (see :meth:`Envelope.wrap`); send it inside the block."""
     attributes = {
         "messaging.system": "mqtt",
         "messaging.operation.type": "send",
         "messaging.operation.name": "publish",
         "messaging.destination.name": topic,
-        "cloudevents.event_type": event_type,
+        "cloudevents.event_type": event.contract.type,
     }
     if service:
         attributes[SERVICE_ATTRIBUTE] = service
     with _tracer.start_as_current_span(
-        f"publish {event_type}", kind=SpanKind.PRODUCER, attributes=attributes
+        f"publish {event.contract.type}", kind=SpanKind.PRODUCER, attributes=attributes
     ) as span:
-        yield span
-
-
-def published(span: Span, envelope: Envelope) -> None:
-    """Record on a publish span which event it sent."""
-    if span.is_recording():
-        span.set_attributes(_event_attributes(envelope))
+        envelope = Envelope.wrap(event, source=source, cause=cause, id=id, trace=inject())
+        if span.is_recording():
+            span.set_attributes(_event_attributes(envelope))
+        yield envelope
 
 
 @contextmanager
