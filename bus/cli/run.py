@@ -22,6 +22,17 @@ class LogFormat(StrEnum):
     TEXT = "text"
 
 
+# The options ``bus run`` and ``bus worker`` share.
+LogLevel = Annotated[str, typer.Option(help="DEBUG, INFO, WARNING…")]
+LogFormatOption = Annotated[LogFormat, typer.Option(help="auto: JSON unless on a terminal")]
+OpsPort = Annotated[
+    int | None,
+    typer.Option(
+        min=1, max=65535, envvar="BUS_OPS_PORT", help="Serve /healthz, /readyz, /metrics here"
+    ),
+]
+
+
 def run_command(  # noqa: PLR0917 - typer turns each parameter into an option
     service_name: Annotated[str, typer.Argument(metavar="SERVICE", help="e.g. journal")],
     instance: Annotated[
@@ -30,16 +41,9 @@ def run_command(  # noqa: PLR0917 - typer turns each parameter into an option
     ready_file: Annotated[
         Path | None, typer.Option(help="Written once the service consumes, removed on exit")
     ] = None,
-    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING…")] = "INFO",
-    log_format: Annotated[LogFormat, typer.Option(help="auto: JSON unless on a terminal")] = (
-        LogFormat.AUTO
-    ),
-    ops_port: Annotated[
-        int | None,
-        typer.Option(
-            min=1, max=65535, envvar="BUS_OPS_PORT", help="Serve /healthz, /readyz, /metrics here"
-        ),
-    ] = None,
+    log_level: LogLevel = "INFO",
+    log_format: LogFormatOption = LogFormat.AUTO,
+    ops_port: OpsPort = None,
 ) -> None:
     """Run SERVICE (its handlers and its job worker) until Ctrl-C or SIGTERM."""
     service = _prepare(service_name, instance, log_level, log_format, ops_port)
@@ -55,16 +59,9 @@ def worker_command(  # noqa: PLR0917 - typer turns each parameter into an option
     ready_file: Annotated[
         Path | None, typer.Option(help="Written once the worker runs, removed on exit")
     ] = None,
-    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING…")] = "INFO",
-    log_format: Annotated[LogFormat, typer.Option(help="auto: JSON unless on a terminal")] = (
-        LogFormat.AUTO
-    ),
-    ops_port: Annotated[
-        int | None,
-        typer.Option(
-            min=1, max=65535, envvar="BUS_OPS_PORT", help="Serve /healthz, /readyz, /metrics here"
-        ),
-    ] = None,
+    log_level: LogLevel = "INFO",
+    log_format: LogFormatOption = LogFormat.AUTO,
+    ops_port: OpsPort = None,
 ) -> None:
     """Run only SERVICE's job worker, to scale long work apart from event handling."""
     service = _prepare(service_name, instance, log_level, log_format, ops_port)
