@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 import contracts
-from bus.asyncapi import build_document, render_html, to_json, to_yaml
+from bus.tools.asyncapi import build_document, render_html, to_json, to_yaml
 from bus.envelope import Envelope
-from bus.graph import load_services, reference_names
+from bus.tools.graph import load_services, reference_names
 from bus.service import Service
 from contracts import DocumentUploaded, Event
 from tests.helpers import uploaded

@@ -15,7 +15,7 @@ from uuid import UUID
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
-from bus.compat import (
+from bus.tools.compat import (
     BASELINE,
     BaselineError,
     Change,

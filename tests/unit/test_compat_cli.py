@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bus.compat import BASELINE
+from bus.tools.compat import BASELINE
 
 
 def bus(*args: str) -> subprocess.CompletedProcess[str]:

@@ -18,7 +18,7 @@ from rich.console import Console
 import bus.discovery.health as health_module
 from bus import BusSettings, Envelope, Service
 from bus._internal.broker import make_broker
-from bus.cli.services import render_table
+from bus.tools.cli.services import render_table
 from bus.discovery import (
     Announcer,
     Health,
@@ -30,8 +30,8 @@ from bus.discovery import (
     package_version,
     presence_will,
 )
-from bus.graph import build_graph, render_mermaid
-from bus.graph.sources import live_nodes
+from bus.tools.graph import build_graph, render_mermaid
+from bus.tools.graph.sources import live_nodes
 from contracts import (
     DocumentInspected,
     DocumentUploaded,

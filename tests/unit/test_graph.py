@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bus import Envelope, Service
-from bus.graph import (
+from bus.tools.graph import (
     EVERY_EVENT,
     Edge,
     Graph,

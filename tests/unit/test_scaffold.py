@@ -16,8 +16,8 @@ import pytest
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NaiveDatetime, field_validator
 from typer.testing import CliRunner
 
-from bus.cli import app
-from bus.scaffold import (
+from bus.tools.cli import app
+from bus.tools.scaffold import (
     ExampleError,
     ScaffoldError,
     example_data,
@@ -26,8 +26,8 @@ from bus.scaffold import (
     resolve_event,
     snake_case,
 )
-from bus.scaffold._source import literal
-from bus.scaffold.files import register, registered
+from bus.tools.scaffold._source import literal
+from bus.tools.scaffold.files import register, registered
 from contracts import DocumentInspected, DocumentUploaded, Event, QuotaReserved, all_events
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -22,10 +22,10 @@ from rich.console import Console
 from typer.testing import CliRunner, Result
 
 from bus import RetryPolicy, Service, tracing
-from bus.cli import app
+from bus.tools.cli import app
 from bus.logs import JsonFormatter
 from bus.testing import in_memory
-from bus.traceview import (
+from bus.tools.traceview import (
     SpanLines,
     SpanNode,
     Trace,

@@ -1,0 +1,79 @@
+"""``bus publish``: validate data against its contract, wrap it, publish it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from bus.tools.cli._common import CONNECT_TIMEOUT, console, fail, run, traced
+from bus.envelope import Envelope
+from bus.publisher import Publisher
+from contracts import Event, UnknownEventError, all_events, lookup
+
+
+def publish_command(
+    type_or_topic: Annotated[
+        str,
+        typer.Argument(help="Event type (documents.uploaded.v1) or topic (documents/uploaded/v1)"),
+    ],
+    data: Annotated[str, typer.Argument(help="The event's data as JSON, or @FILE to read it")],
+    event_id: Annotated[
+        str | None, typer.Option("--id", help="Use this event id (a repeat is a duplicate)")
+    ] = None,
+    source: Annotated[str | None, typer.Option(help="CloudEvents source")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the envelope as JSON")] = False,
+) -> None:
+    """Publish one event at QoS 1, checked against its contract first."""
+    event_class = _find(type_or_topic)
+    event = _validate(event_class, _load(data))
+    with traced("bus-publish"):
+        envelope = run(_publish(event, event_id, source))
+    if as_json:
+        print(envelope.to_bytes().decode())
+    else:
+        console.print(
+            f"published [bold]{envelope.type}[/] id={envelope.id} on {event_class.contract.topic}",
+            highlight=False,
+        )
+
+
+def _find(type_or_topic: str) -> type[Event]:
+    try:
+        return lookup(type_or_topic)
+    except UnknownEventError as exc:
+        known = ", ".join(e.contract.type for e in all_events())
+        fail(f"{exc.args[0]}; known types: {known}")
+
+
+def _load(data: str) -> Any:
+    text = data
+    if data.startswith("@"):
+        path = Path(data[1:])
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            fail(f"cannot read {path}: {exc.strerror or exc}")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(f"DATA is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+
+
+def _validate(event_class: type[Event], data: Any) -> Event:
+    try:
+        return event_class.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'data'}: {e['msg']}" for e in exc.errors()
+        )
+        fail(f"data does not match {event_class.contract.type}: {problems}")
+
+
+async def _publish(event: Event, event_id: str | None, source: str | None) -> Envelope:
+    async with asyncio.timeout(CONNECT_TIMEOUT), Publisher(source=source) as publisher:
+        return await publisher.publish(event, id=event_id)

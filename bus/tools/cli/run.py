@@ -1,0 +1,95 @@
+"""``bus run``: one service in the foreground."""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bus.tools.cli._common import fail, run, traced
+from bus.loader import ServiceNotFoundError, load_service
+from bus.logs import configure_logging, set_identity
+from bus.ops import serve_ops
+from bus.service import Service
+
+
+class LogFormat(StrEnum):
+    AUTO = "auto"
+    JSON = "json"
+    TEXT = "text"
+
+
+# The options ``bus run`` and ``bus worker`` share.
+LogLevel = Annotated[str, typer.Option(help="DEBUG, INFO, WARNING…")]
+LogFormatOption = Annotated[LogFormat, typer.Option(help="auto: JSON unless on a terminal")]
+OpsPort = Annotated[
+    int | None,
+    typer.Option(
+        min=1, max=65535, envvar="BUS_OPS_PORT", help="Serve /healthz, /readyz, /metrics here"
+    ),
+]
+
+
+def run_command(  # noqa: PLR0917 - typer turns each parameter into an option
+    service_name: Annotated[str, typer.Argument(metavar="SERVICE", help="e.g. journal")],
+    instance: Annotated[
+        str | None, typer.Option(help="Replica name; default: $BUS_INSTANCE or 1")
+    ] = None,
+    ready_file: Annotated[
+        Path | None, typer.Option(help="Written once the service consumes, removed on exit")
+    ] = None,
+    log_level: LogLevel = "INFO",
+    log_format: LogFormatOption = LogFormat.AUTO,
+    ops_port: OpsPort = None,
+) -> None:
+    """Run SERVICE (its handlers and its job worker) until Ctrl-C or SIGTERM."""
+    service = _prepare(service_name, instance, log_level, log_format, ops_port)
+    with traced(service):
+        run(service.run(ready_file=ready_file))
+
+
+def worker_command(  # noqa: PLR0917 - typer turns each parameter into an option
+    service_name: Annotated[str, typer.Argument(metavar="SERVICE", help="e.g. inspector")],
+    instance: Annotated[
+        str | None, typer.Option(help="Worker name; default: $BUS_INSTANCE or 1")
+    ] = None,
+    ready_file: Annotated[
+        Path | None, typer.Option(help="Written once the worker runs, removed on exit")
+    ] = None,
+    log_level: LogLevel = "INFO",
+    log_format: LogFormatOption = LogFormat.AUTO,
+    ops_port: OpsPort = None,
+) -> None:
+    """Run only SERVICE's job worker, to scale long work apart from event handling."""
+    service = _prepare(service_name, instance, log_level, log_format, ops_port)
+    if not service.jobs:
+        fail(f"{service.name} declares no jobs")
+    with traced(service):
+        run(service.run(ready_file=ready_file, consume=False, work=True))
+
+
+def _prepare(
+    service_name: str,
+    instance: str | None,
+    log_level: str,
+    log_format: LogFormat,
+    ops_port: int | None,
+) -> Service:
+    numeric = logging.getLevelName(log_level.upper())
+    if not isinstance(numeric, int):
+        fail(f"unknown log level {log_level!r}")
+    json_lines = {LogFormat.AUTO: None, LogFormat.JSON: True, LogFormat.TEXT: False}[log_format]
+    configure_logging(numeric, json_lines=json_lines)
+    try:
+        service = load_service(service_name)
+    except ServiceNotFoundError as exc:
+        fail(exc.args[0])
+    if instance is not None:
+        service.settings = service.settings.model_copy(update={"instance": instance})
+    set_identity(service=service.name, instance=service.settings.instance)
+    if ops_port is not None:
+        serve_ops(service, ops_port)
+    return service
