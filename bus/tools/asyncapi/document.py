@@ -29,8 +29,8 @@ from urllib.parse import urlparse
 
 from pydantic.json_schema import models_json_schema
 
-from bus.tools.asyncapi.cloudevents import CONTENT_TYPE, ENVELOPE_SCHEMA_NAME, envelope_schema
 from bus.constants import DOMAIN_EVENTS_FILTER
+from bus.tools.asyncapi.cloudevents import CONTENT_TYPE, ENVELOPE_SCHEMA_NAME, envelope_schema
 from bus.tools.graph.model import ServiceNode
 from contracts import Event, all_events
 

@@ -9,7 +9,6 @@ from typing import Annotated, Any, Final
 import typer
 from rich.table import Table
 
-from bus.tools.cli._common import CONNECT_TIMEOUT, console, err_console, fail, run
 from bus.config import (
     ConfigError,
     Edit,
@@ -22,6 +21,7 @@ from bus.config import (
 from bus.loader import ServiceNotFoundError, load_service
 from bus.service import Service
 from bus.settings import BusSettings
+from bus.tools.cli._common import CONNECT_TIMEOUT, console, err_console, fail, run
 
 INVALID: Final = 2
 """Exit code for a request that is refused as it stands (nothing was published)."""

@@ -14,7 +14,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from bus.tools.cli._common import console, fail
-from bus.tools.compat import BASELINE, BaselineError, Change, check, diff_snapshots, load, snapshot, write
+from bus.tools.compat import (
+    BASELINE,
+    BaselineError,
+    Change,
+    check,
+    diff_snapshots,
+    load,
+    snapshot,
+    write,
+)
 from contracts import UnknownEventError, all_events, lookup
 
 USAGE_ERROR = 2

@@ -10,11 +10,11 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.table import Table
 
-from bus.tools.cli._common import CONNECT_TIMEOUT, console, fail, run
 from bus.deadletters import StoredDeadLetter
 from bus.deadletters.store import find_letter, list_letters, request_replays
 from bus.mongo import connect_mongo, release_mongo
 from bus.settings import BusSettings
+from bus.tools.cli._common import CONNECT_TIMEOUT, console, fail, run
 
 T = TypeVar("T")
 

@@ -9,6 +9,9 @@ from typing import Annotated
 
 import typer
 
+from bus.loader import ServiceNotFoundError
+from bus.service import Service
+from bus.settings import BusSettings
 from bus.tools.cli._common import err_console, fail, run
 from bus.tools.graph import (
     SERVICES_FILE,
@@ -23,9 +26,6 @@ from bus.tools.graph import (
 )
 from bus.tools.graph.model import ServiceNode
 from bus.tools.graph.sources import read_live_services
-from bus.loader import ServiceNotFoundError
-from bus.service import Service
-from bus.settings import BusSettings
 
 
 class GraphFormat(StrEnum):

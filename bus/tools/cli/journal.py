@@ -8,10 +8,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bus.tools.cli._common import console, run
 from bus.journal import JournalEntry, latest
 from bus.mongo import connect_mongo, release_mongo
 from bus.settings import BusSettings
+from bus.tools.cli._common import console, run
 
 
 def journal_command(

@@ -10,9 +10,9 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from bus.tools.cli._common import CONNECT_TIMEOUT, console, fail, run, traced
 from bus.envelope import Envelope
 from bus.publisher import Publisher
+from bus.tools.cli._common import CONNECT_TIMEOUT, console, fail, run, traced
 from contracts import Event, UnknownEventError, all_events, lookup
 
 

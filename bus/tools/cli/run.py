@@ -9,11 +9,11 @@ from typing import Annotated
 
 import typer
 
-from bus.tools.cli._common import fail, run, traced
 from bus.loader import ServiceNotFoundError, load_service
 from bus.logs import configure_logging, set_identity
 from bus.ops import serve_ops
 from bus.service import Service
+from bus.tools.cli._common import fail, run, traced
 
 
 class LogFormat(StrEnum):

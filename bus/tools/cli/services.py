@@ -12,9 +12,9 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from bus.tools.cli._common import CONNECT_TIMEOUT, console, err_console, run
 from bus.discovery import STALE_AFTER, PresenceFeed, Roster, Sighting, presence_feed
 from bus.settings import BusSettings
+from bus.tools.cli._common import CONNECT_TIMEOUT, console, err_console, run
 
 REDRAW = 1.0
 """Seconds between redraws in ``--watch``, so that ages and staleness stay current."""

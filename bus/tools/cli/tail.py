@@ -13,10 +13,10 @@ from rich.padding import Padding
 from rich.pretty import Pretty
 
 from bus._internal.broker import make_broker
-from bus.tools.cli._common import CONNECT_TIMEOUT, console, err_console, fail, run
 from bus.constants import DOMAIN_EVENTS_FILTER, is_system_topic
 from bus.envelope import Envelope, EnvelopeError
 from bus.settings import BusSettings
+from bus.tools.cli._common import CONNECT_TIMEOUT, console, err_console, fail, run
 from contracts import UnknownEventError, lookup
 
 

@@ -7,10 +7,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from bus.discovery import EVERY_EVENT, Sighting, read_presence
-from bus.tools.graph.model import ServiceNode
 from bus.loader import load_service
 from bus.service import Service
 from bus.settings import BusSettings
+from bus.tools.graph.model import ServiceNode
 from contracts import UnknownEventError, by_type
 
 SERVICES_FILE = Path("infra/services.txt")

@@ -13,7 +13,15 @@ import jinja2
 
 import contracts
 from bus.tools.scaffold import files
-from bus.tools.scaffold._source import docstring, fit, from_import, literal, signature, sort_names, string
+from bus.tools.scaffold._source import (
+    docstring,
+    fit,
+    from_import,
+    literal,
+    signature,
+    sort_names,
+    string,
+)
 from bus.tools.scaffold.errors import ScaffoldError
 from bus.tools.scaffold.events import resolve_event
 from bus.tools.scaffold.examples import ExampleError, example_data
