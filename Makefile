@@ -28,10 +28,11 @@ format: setup ## Format and auto-fix the code
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-lint: setup contracts-check ## ruff and mypy (after the contract compatibility check)
+lint: setup contracts-check ## ruff, mypy and the import layering (after the contract compatibility check)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 .PHONY: contracts-check
 contracts-check: setup ## Fail on a breaking change to a published event contract

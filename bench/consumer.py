@@ -23,8 +23,9 @@ def create_counter(
     async def count(event: DocumentUploaded, envelope: Envelope) -> None:
         if latencies is not None:
             latencies.append(time.time() - envelope.time.timestamp())
-        assert service.redis is not None
-        await service.redis.incr(COUNTER.format(run=run))
+        stores = service.replica.stores
+        assert stores is not None
+        await stores.redis.incr(COUNTER.format(run=run))
 
     return service
 

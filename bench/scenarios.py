@@ -336,7 +336,7 @@ async def jobs(settings: BusSettings, count: int) -> dict[str, Any]:
     accepted = sum([await service.enqueue(noop, key=str(n), n=n) for n in range(count)])
     enqueue_seconds = time.perf_counter() - start
     rejected = sum([not await service.enqueue(noop, key=str(n), n=n) for n in range(count)])
-    worker = service.build_worker(burst=True, max_jobs=20)
+    worker = service.replica.build_worker(burst=True, max_jobs=20)
     start = time.perf_counter()
     await worker.async_run()
     work_seconds = time.perf_counter() - start

@@ -13,11 +13,9 @@ Example::
         ...
 """
 
-from bus.context import current_envelope
 from bus.envelope import Envelope, EnvelopeError
 from bus.errors import BusNotStartedError, PoisonMessageError
 from bus.jobs import JobContext
-from bus.loader import ServiceNotFoundError, load_service
 from bus.publisher import Publisher, publish
 from bus.retry import RetryPolicy
 from bus.service import Service
@@ -33,8 +31,5 @@ __all__ = [
     "Publisher",
     "RetryPolicy",
     "Service",
-    "ServiceNotFoundError",
-    "current_envelope",
-    "load_service",
     "publish",
 ]

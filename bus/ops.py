@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from bus._internal.infra import UNREACHABLE
 from bus.constants import JOB_QUEUE
-from bus.discovery.health import check_health
+from bus.discovery import Health
 from bus.http import HttpServer
 from bus.metrics import JOBS_IN_QUEUE
 from bus.service import Service
@@ -29,14 +29,14 @@ def create_ops_app(service: Service) -> Starlette:
     ``/metrics``: Prometheus metrics of this process."""
 
     async def healthz(_: Request) -> JSONResponse:
-        started = service.pipeline is not None
+        started = service.started
         return JSONResponse(
             {"status": "ok" if started else "stopped", "service": service.name},
             200 if started else 503,
         )
 
     async def readyz(_: Request) -> JSONResponse:
-        health = await check_health(service)
+        health = await service.replica.health() if service.started else Health(broker=False)
         checks = {"broker": health.broker, "redis": health.redis, "mongo": health.mongo}
         ready = all(value is True for value in checks.values())
         return JSONResponse(
@@ -44,10 +44,11 @@ def create_ops_app(service: Service) -> Starlette:
         )
 
     async def metrics(_: Request) -> Response:
-        if service.jobs and service.redis is not None:
+        stores = service.replica.stores if service.started else None
+        if service.jobs and stores is not None:
             with contextlib.suppress(*UNREACHABLE):  # the gauge keeps its last value
                 queue = JOB_QUEUE.format(service=service.settings.scoped(service.name))
-                JOBS_IN_QUEUE.labels(service.name).set(await service.redis.zcard(queue))
+                JOBS_IN_QUEUE.labels(service.name).set(await stores.redis.zcard(queue))
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return Starlette(

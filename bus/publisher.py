@@ -9,10 +9,9 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-import zmqtt
-
 from bus import tracing
 from bus._internal.broker import make_broker, send
+from bus._internal.mqtt import MQTT_ERRORS
 from bus.envelope import Envelope
 from bus.journal import JournalEntry, record
 from bus.mongo import connect_mongo, release_mongo
@@ -21,7 +20,7 @@ from bus.topics import topic_for_type
 from contracts import Event
 
 if TYPE_CHECKING:
-    from faststream.mqtt import MQTTBroker
+    from bus._internal.broker import Broker
 
 
 _PUBACK_TIMEOUT = 5.0
@@ -59,7 +58,7 @@ class Publisher:
         self.source = source or f"/cli/{socket.gethostname()}-{os.getpid()}"
         self.retry_for = retry_for
         self.retries = 0
-        self._broker: MQTTBroker | None = None
+        self._broker: Broker | None = None
         self._journal = False
 
     async def __aenter__(self) -> Publisher:
@@ -120,7 +119,7 @@ class Publisher:
             try:
                 async with asyncio.timeout(_PUBACK_TIMEOUT):
                     await send(broker, envelope, where)
-            except (zmqtt.MQTTError, OSError, TimeoutError):
+            except MQTT_ERRORS:
                 if time.monotonic() + delay > deadline:
                     raise
                 self.retries += 1

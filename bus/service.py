@@ -1,57 +1,34 @@
-"""One service: its handlers, its broker connection, its stores and its lifecycle."""
+"""A service: what it handles, what it publishes, its jobs and its settings.
+
+:class:`Service` holds the declarations; :meth:`Service.start` builds a
+:class:`~bus.runtime.Replica` that runs them (stores, broker connection, the path of
+each message, catch-up, the job worker, presence and live config).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import zmqtt
-from arq.connections import ArqRedis, RedisSettings, create_pool
-from arq.worker import Worker
 from beanie import Document
-from faststream.middlewares import AckPolicy
-from faststream.mqtt.annotations import MQTTMessage
-from pydantic import ValidationError
 
 from bus import tracing
-from bus._internal.broker import detach, make_broker, send
-from bus._internal.infra import UNREACHABLE
-from bus.catchup import CatchUp
-from bus.config import ConfigWatcher, LiveConfig
-from bus.constants import DEAD_LETTER_TOPIC, REPLAY_TOPIC, is_system_topic
+from bus.config import LiveConfig
 from bus.context import current_envelope, derived_event_id
-from bus.deadletters import (
-    DeadLetter,
-    DeadLetterSink,
-    MongoDeadLetters,
-    ReplayRequest,
-    StoredDeadLetter,
-)
-from bus.dedup import Deduplicator
-from bus.discovery import Announcer, presence_will
 from bus.envelope import Envelope
 from bus.errors import BusNotStartedError
 from bus.handler import Handler, HandlerFunc
 from bus.jobs.declare import Job, JobFunc, job_id
-from bus.jobs.queue import enqueue, json_deserializer, json_serializer
-from bus.jobs.worker import build_worker, stop_worker
-from bus.journal import JournalEntry, record
+from bus.jobs.queue import enqueue
 from bus.metrics import JOBS_ENQUEUED
-from bus.mongo import connect_mongo, release_mongo
-from bus.pipeline import Pipeline
 from bus.retry import RetryPolicy
+from bus.runtime import Replica
 from bus.settings import BusSettings
 from contracts import Event, JobFailed, JobProgressed, JobSucceeded
 
 if TYPE_CHECKING:
-    from faststream.mqtt import MQTTBroker
-    from faststream.mqtt.subscriber.usecase import MQTTBaseSubscriber
     from pydantic_settings import BaseSettings
-    from pymongo import AsyncMongoClient
 
 log = logging.getLogger("bus.service")
 
@@ -126,41 +103,22 @@ class Service:
         self.name = name
         self.settings = settings or BusSettings()
         self.documents = list(documents)
-        self.pipeline: Pipeline | None = None
         self.retry = retry or RetryPolicy()
+        """The retry policy of handlers that declare none; a new one applies from the
+        next delivery (jobs keep the policy they were declared with)."""
         self.config = config
         self.live_config = LiveConfig(self, live)
         self.shared = shared
         self._produces = list(produces)
         self.version = version
         self._undeclared: set[str] = set()
-        self.catch_up: CatchUp | None = None
         self.handlers: list[Handler] = []
         self.jobs: list[Job] = []
-        self.redis: ArqRedis | None = None
-        self.mongo: AsyncMongoClient[Any] | None = None
-        self._startup: list[Hook] = []
-        self._shutdown: list[Hook] = []
-        self._started: list[Hook] = []
-        self._stopping: list[Hook] = []
-        self._broker: MQTTBroker | None = None
-        self._subscribers: list[MQTTBaseSubscriber] = []
-        self._worker: Worker | None = None
-        self._worker_task: asyncio.Task[None] | None = None
-        self._announcer: Announcer | None = None
-        self._config_watcher: ConfigWatcher | None = None
-
-    @property
-    def retry(self) -> RetryPolicy:
-        """The retry policy of handlers that declare none; a new one applies from the
-        next delivery (jobs keep the policy they were declared with)."""
-        return self._retry
-
-    @retry.setter
-    def retry(self, policy: RetryPolicy) -> None:
-        self._retry = policy
-        if self.pipeline is not None:
-            self.pipeline.retry = policy
+        self.startup_hooks: list[Hook] = []
+        self.shutdown_hooks: list[Hook] = []
+        self.started_hooks: list[Hook] = []
+        self.stopping_hooks: list[Hook] = []
+        self._replica: Replica | None = None
 
     # -- declaring -------------------------------------------------------
 
@@ -213,14 +171,15 @@ class Service:
         ask for the same work get it once. Inside a handler, the job's events
         continue the handled event's chain.
         """
-        if self.redis is None:
-            raise BusNotStartedError(f"{self.name} is not started")
+        stores = self.replica.stores
+        if stores is None:
+            raise BusNotStartedError(f"{self.name} runs without stores (in memory)")
         if not any(j.func is job for j in self.jobs):
             raise ValueError(f"{job.__qualname__} is not a job of {self.name}")
         scope = self.settings.scoped(self.name)
         with tracing.enqueueing(self.name, job.__name__, job_id(scope, job.__name__, key)):
             queued = await enqueue(
-                self.redis, service=scope, job=job.__name__, key=key,
+                stores.redis, service=scope, job=job.__name__, key=key,
                 kwargs=kwargs, cause=current_envelope(), trace=tracing.inject(),
             )  # fmt: skip
         outcome = "queued" if queued else "duplicate"
@@ -229,22 +188,22 @@ class Service:
 
     def on_startup(self, func: Hook) -> Hook:
         """Run ``func`` once the stores are open, before the service subscribes."""
-        self._startup.append(func)
+        self.startup_hooks.append(func)
         return func
 
     def on_shutdown(self, func: Hook) -> Hook:
         """Run ``func`` after the service has stopped consuming."""
-        self._shutdown.append(func)
+        self.shutdown_hooks.append(func)
         return func
 
     def on_started(self, func: Hook) -> Hook:
         """Run ``func`` once the service is connected and may publish (an HTTP server, say)."""
-        self._started.append(func)
+        self.started_hooks.append(func)
         return func
 
     def on_stopping(self, func: Hook) -> Hook:
         """Run ``func`` first when the service stops, while it can still publish."""
-        self._stopping.append(func)
+        self.stopping_hooks.append(func)
         return func
 
     def _add(self, handler: Handler) -> None:
@@ -280,18 +239,13 @@ class Service:
         return event_type in self._produces or (bool(self.jobs) and event_type in JOB_EVENTS)
 
     @property
+    def job_names(self) -> list[str]:
+        return [j.name for j in self.jobs]
+
+    @property
     def connected(self) -> bool:
         """Whether the service is started and its broker connection is up right now."""
-        return self._connection_id() is not None
-
-    def _connection_id(self) -> int | None:
-        if self._broker is None:
-            return None
-        try:
-            connection_id: int | None = self._broker.config.client.connection_info.connection_id
-        except (zmqtt.MQTTDisconnectedError, RuntimeError, AttributeError):
-            return None
-        return connection_id
+        return self._replica is not None and self._replica.connected
 
     @property
     def client_id(self) -> str:
@@ -305,104 +259,20 @@ class Service:
 
     # -- running ---------------------------------------------------------
 
-    def build_broker(self) -> MQTTBroker:
-        """A broker with one QoS 1 shared subscription per handled topic, plus the
-        service's private replay topic."""
-        will = presence_will(self.settings, self.name, self.client_id)
-        broker = make_broker(self.settings, client_id=self.client_id, persistent=True, will=will)
-        self._subscribers = [self._subscribe(broker, handler) for handler in self.handlers]
-        self._subscribers.append(self._subscribe_replays(broker))
-        return broker
+    @property
+    def replica(self) -> Replica:
+        """The running replica (its stores, connection and pipeline).
 
-    def _subscribe(self, broker: MQTTBroker, handler: Handler) -> MQTTBaseSubscriber:
-        async def consume(message: MQTTMessage) -> None:
-            topic = self.settings.local_topic(message.raw_message.topic)
-            if not is_system_topic(topic):
-                await self._require_pipeline().deliver(handler, topic, message.body)
-            await _ack(message)
-
-        consume.__name__ = handler.func.__name__
-        return self._shared_subscriber(broker, handler.topic, consume)
-
-    def _subscribe_replays(self, broker: MQTTBroker) -> MQTTBaseSubscriber:
-        async def replay(message: MQTTMessage) -> None:
-            await self._replay(message.body)
-            await _ack(message)
-
-        return self._shared_subscriber(broker, REPLAY_TOPIC.format(service=self.name), replay)
-
-    def _shared_subscriber(
-        self, broker: MQTTBroker, topic: str, func: Callable[[MQTTMessage], Awaitable[None]]
-    ) -> MQTTBaseSubscriber:
-        subscriber = broker.subscriber(
-            self.settings.wire_topic(topic),
-            qos=zmqtt.QoS.AT_LEAST_ONCE,
-            shared=self.name if self.shared else None,
-            ack_policy=AckPolicy.MANUAL,
-            no_reply=True,
-        )
-        subscriber(func)
-        return subscriber
-
-    async def _replay(self, body: bytes) -> None:
-        try:
-            request = ReplayRequest.model_validate_json(body)
-        except ValidationError as exc:
-            log.error("%s: ignored a malformed replay request: %s", self.name, exc)
-            return
-        handler = next((h for h in self.handlers if h.accepts(request.topic)), None)
-        if handler is None:
-            log.error("%s: no handler for replayed topic %s", self.name, request.topic)
-            return
-        log.info("%s: replaying dead letter %s", self.name, request.deadletter_id)
-        await self._require_pipeline().deliver(
-            handler, request.topic, request.payload.encode(), replay_of=request.deadletter_id
-        )
-
-    def _require_pipeline(self) -> Pipeline:
-        if self.pipeline is None:
+        Raises:
+            BusNotStartedError: the service is not started.
+        """
+        if self._replica is None:
             raise BusNotStartedError(f"{self.name} is not started")
-        return self.pipeline
+        return self._replica
 
-    async def _open_stores(self) -> None:
-        self.redis = await create_pool(
-            RedisSettings.from_dsn(self.settings.redis_url),
-            job_serializer=json_serializer,
-            job_deserializer=json_deserializer,
-        )
-        self.mongo = await connect_mongo(
-            self.settings.mongo_url, [StoredDeadLetter, JournalEntry, *self.documents]
-        )
-        self.pipeline = Pipeline(
-            service=self.name,
-            owner=self.client_id,
-            retry=self.retry,
-            dead_letters=MongoDeadLetters(),
-            dedup=Deduplicator(
-                self.redis,
-                self.settings.scoped(self.name),
-                ttl=self.settings.dedup_ttl,
-                lease=self.settings.claim_lease,
-            ),
-            announce=self._announce,
-        )
-
-    async def _close_stores(self) -> None:
-        if self.redis is not None:
-            await self.redis.aclose()
-            self.redis = None
-        if self.mongo is not None:
-            await release_mongo(self.settings.mongo_url)
-            self.mongo = None
-        self.pipeline = None
-
-    async def _announce(self, letter: DeadLetter) -> None:
-        if self._broker is not None:
-            await self._broker.publish(
-                letter.model_dump_json().encode(),
-                self.settings.wire_topic(DEAD_LETTER_TOPIC.format(service=self.name)),
-                qos=zmqtt.QoS.AT_LEAST_ONCE,
-            )
+    @property
+    def started(self) -> bool:
+        return self._replica is not None
 
     async def start(self, *, consume: bool = True, work: bool = False) -> None:
         """Open the stores, run the startup hooks, connect, and start consuming.
@@ -411,113 +281,22 @@ class Service:
             consume: Subscribe to the handled events (``False``: only publish).
             work: Also run an arq worker for the service's jobs.
         """
-        self._config_watcher = ConfigWatcher(self)
-        await self._config_watcher.load()  # before anything is built from the settings
-        await self._open_stores()
-        for hook in self._startup:
-            await hook()
-        client_id = self.client_id if consume else f"{self.client_id}-worker"
-        if consume:
-            self._broker = self.build_broker()
-        else:
-            self._subscribers = []
-            will = presence_will(self.settings, self.name, client_id)
-            self._broker = make_broker(self.settings, client_id=client_id, will=will)
-        await self._broker.start()
-        await self._config_watcher.follow(self._broker)
-        if consume and self.shared and self.consumes:
-            await self._start_catch_up()
-        if work and self.jobs:
-            self._worker = self.build_worker()
-            self._worker_task = asyncio.create_task(_supervise(self._worker, self.name))
-        for hook in self._started:
-            await hook()
-        self._announcer = Announcer(self, self._broker, client_id=client_id, consuming=consume,
-                                    working=self._worker is not None)  # fmt: skip
-        await self._announcer.start()
-        log.info(
-            "%s started as %s on %s%s", self.name, self.client_id, self.settings.mqtt_url,
-            f" with a worker for {len(self.jobs)} job(s)" if self._worker else "",
-        )  # fmt: skip
-
-    async def _start_catch_up(self) -> None:
-        assert self.redis is not None
-        self.catch_up = CatchUp(
-            service=self.name,
-            client_id=self.client_id,
-            handlers=self.handlers,
-            pipeline=self._require_pipeline(),
-            redis=self.redis,
-            connection_id=self._connection_id,
-            ttl=self.settings.session_expiry,
-        )
-        await self.catch_up.start()
-
-    def build_worker(self, *, burst: bool = False, max_jobs: int = 10) -> Worker:
-        """An arq worker for this service's jobs, on its own queue."""
-        if self.redis is None:
-            raise BusNotStartedError(f"{self.name} is not started")
-        return build_worker(
-            self.name, self.jobs, queue=self.settings.scoped(self.name), redis=self.redis,
-            dead_letters=self._require_dead_letters,
-            publish=self.publish, keep_result=self.settings.dedup_ttl,
-            max_jobs=max_jobs, burst=burst,
-        )  # fmt: skip
-
-    def _require_dead_letters(self) -> DeadLetterSink:
-        return self._require_pipeline().dead_letters
+        replica = self._replica = Replica(self, consume=consume, work=work)
+        try:
+            await replica.start()
+        except BaseException:
+            self._replica = None
+            raise
 
     async def stop(self) -> None:
         """Stop consuming and working, keep the broker session, run the shutdown hooks,
         close the stores."""
-        if self._broker is None and self.pipeline is None:
+        if self._replica is None:
             return
-        if self._announcer is not None:
-            await self._announcer.stop()  # clears the presence while still connected
-            self._announcer = None
-        if self._config_watcher is not None:
-            await self._config_watcher.stop()
-            self._config_watcher = None
-        for hook in reversed(self._stopping):
-            await hook()
-        if self.catch_up is not None:
-            await self.catch_up.stop()
-            self.catch_up = None
-        if self._worker is not None and self._worker_task is not None:
-            await stop_worker(self._worker, self._worker_task)
-            self._worker = self._worker_task = None
-        if self._broker is not None:
-            await detach(self._subscribers)
-            await self._broker.stop()
-            self._broker = None
-        for hook in reversed(self._shutdown):
-            await hook()
-        await self._close_stores()
-        log.info("%s stopped", self.name)
-
-    async def run(
-        self, *, ready_file: Path | None = None, consume: bool = True, work: bool = True
-    ) -> None:
-        """Run until SIGINT or SIGTERM, then stop cleanly.
-
-        Args:
-            ready_file: Written once the service runs, removed on exit.
-            consume: Handle events (``False`` for a worker-only process).
-            work: Run an arq worker for the service's jobs, if it has any.
-        """
-        stopping = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stopping.set)
-        await self.start(consume=consume, work=work)
         try:
-            if ready_file is not None:
-                _mark_ready(ready_file, self.client_id)
-            await stopping.wait()
+            await self._replica.stop()
         finally:
-            if ready_file is not None:
-                _clear_ready(ready_file)
-            await self.stop()
+            self._replica = None
 
     # -- publishing ------------------------------------------------------
 
@@ -529,8 +308,9 @@ class Service:
         its id is derived from the handled event's, so a handler that runs again
         on the same event publishes the same ids and consumers skip the repeats.
         """
-        if self._broker is None:
-            raise BusNotStartedError(f"{self.name} is not started")
+        outbox = self.replica.outbox
+        if outbox is None:
+            raise BusNotStartedError(f"{self.name} is not connected")
         if not self._declares(type(event)) and event.contract.type not in self._undeclared:
             self._undeclared.add(event.contract.type)
             log.warning("%s publishes %s, which it does not declare in produces=", self.name,
@@ -541,40 +321,5 @@ class Service:
         with tracing.publishing(
             self.name, event, topic, source=self.source, cause=current_envelope(), id=id
         ) as envelope:
-            if self.settings.journal_first and self.mongo is not None:
-                await record(envelope)
-            await send(self._broker, envelope, topic)
+            await outbox.send(envelope, topic)
         return envelope
-
-
-def _mark_ready(path: Path, client_id: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"{client_id}\n")
-
-
-def _clear_ready(path: Path) -> None:
-    path.unlink(missing_ok=True)
-
-
-async def _supervise(worker: Worker, name: str) -> None:
-    """Keep the arq worker polling through Redis restarts (its loop dies on a lost
-    connection; jobs already running carry on and finish once Redis is back)."""
-    delay = 0.1
-    while True:
-        try:
-            await worker.async_run()
-            return
-        except UNREACHABLE as exc:
-            log.warning("%s: job worker lost Redis (%s), polling again in %.1fs", name, exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(5.0, delay * 2)
-
-
-async def _ack(message: MQTTMessage) -> None:
-    """Acknowledge only now, after the final outcome: a crash before this means redelivery."""
-    try:
-        await message.ack()
-    except zmqtt.MQTTError:
-        # The connection dropped after the work was done. The broker will deliver the
-        # event again on the resumed session, and dedup will skip it.
-        log.debug("ack lost with the connection; the redelivery will be skipped")

@@ -9,16 +9,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 
-import zmqtt
-from faststream.mqtt import TestMQTTBroker
-from faststream.mqtt.annotations import MQTTMessage
-
 from bus import tracing
-from bus._internal.broker import send
+from bus._internal.broker import Received, in_memory_broker, send, send_bytes, subscribe
 from bus.constants import DOMAIN_EVENTS_FILTER
 from bus.deadletters import MemoryDeadLetters
 from bus.envelope import Envelope, EnvelopeError
-from bus.pipeline import Pipeline
+from bus.runtime import Replica
 from bus.service import Service
 from contracts import Event
 
@@ -47,17 +43,16 @@ class InMemoryBus:
 
     async def publish_envelope(self, envelope: Envelope, topic: str | None = None) -> None:
         """Deliver an envelope as it is, on its type's topic or on ``topic``."""
-        broker = self.service._broker
+        broker = self.service.replica.broker
         assert broker is not None
         where = topic or envelope.type.replace(".", "/")
         await send(broker, envelope, self.service.settings.wire_topic(where))
 
     async def publish_raw(self, payload: bytes, topic: str) -> None:
         """Deliver arbitrary bytes, such as a malformed payload."""
-        broker = self.service._broker
+        broker = self.service.replica.broker
         assert broker is not None
-        wire = self.service.settings.wire_topic(topic)
-        await broker.publish(payload, wire, qos=zmqtt.QoS.AT_LEAST_ONCE)
+        await send_bytes(broker, payload, self.service.settings.wire_topic(topic))
 
     def of_type(self, event_type: type[Event]) -> list[Envelope]:
         return [e for e in self.published if e.type == event_type.contract.type]
@@ -71,30 +66,26 @@ async def in_memory(service: Service, *, run_hooks: bool = False) -> AsyncIterat
     is no dedup. Startup and shutdown hooks run only with ``run_hooks=True``.
     """
     bus = InMemoryBus(service)
-    service.pipeline = Pipeline(
-        service=service.name,
-        owner=service.client_id,
-        retry=service.retry,
-        dead_letters=bus.dead_letters,
-    )
-    broker = service.build_broker()
+    replica = Replica(service)
+    broker = replica.build_broker()
+    replica.build_pipeline(bus.dead_letters, dedup=False)
 
-    @broker.subscriber(service.settings.wire_topic(DOMAIN_EVENTS_FILTER))
-    async def spy(message: MQTTMessage) -> None:
+    async def spy(message: Received) -> None:
         with suppress(EnvelopeError):
-            envelope = Envelope.from_bytes(message.body)
+            envelope = Envelope.from_bytes(message.payload)
             if envelope.source == service.source:
                 bus.published.append(envelope)
 
+    subscribe(broker, service.settings.wire_topic(DOMAIN_EVENTS_FILTER), spy, shared=None)
     if run_hooks:
-        for hook in service._startup:
+        for hook in service.startup_hooks:
             await hook()
-    async with TestMQTTBroker(broker) as test_broker:
-        service._broker = test_broker
+    async with in_memory_broker(broker):
+        service._replica = replica  # the seam: a replica started without stores
         try:
             yield bus
         finally:
-            service._broker = None
+            service._replica = None
     if run_hooks:
-        for hook in reversed(service._shutdown):
+        for hook in reversed(service.shutdown_hooks):
             await hook()

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import zmqtt
-from faststream.mqtt import MQTTBroker
+from faststream.exceptions import IncorrectState
+from faststream.middlewares import AckPolicy
+from faststream.mqtt import MQTTBroker, TestMQTTBroker
+from faststream.mqtt.annotations import MQTTMessage
 
 from bus.constants import CLOUDEVENTS_CONTENT_TYPE
 
@@ -16,8 +22,16 @@ if TYPE_CHECKING:
     from faststream.message import StreamMessage
     from faststream.mqtt.subscriber.usecase import MQTTBaseSubscriber
 
+    Subscriber = MQTTBaseSubscriber
+
     from bus.envelope import Envelope
     from bus.settings import BusSettings
+
+
+_log = logging.getLogger("bus.mqtt")
+
+Broker = MQTTBroker
+"""A FastStream MQTT broker connection (what :func:`make_broker` gives)."""
 
 
 class RawCloudEventsCodec:
@@ -131,6 +145,11 @@ def make_broker(
     )
 
 
+async def send_bytes(broker: MQTTBroker, payload: bytes, topic: str) -> None:
+    """Publish bytes at QoS 1 and wait for the broker's PUBACK."""
+    await broker.publish(payload, topic, qos=zmqtt.QoS.AT_LEAST_ONCE)
+
+
 async def send(broker: MQTTBroker, envelope: Envelope, topic: str) -> None:
     """Publish an envelope at QoS 1 and wait for the broker's PUBACK."""
     await broker.publish(
@@ -139,6 +158,26 @@ async def send(broker: MQTTBroker, envelope: Envelope, topic: str) -> None:
         qos=zmqtt.QoS.AT_LEAST_ONCE,
         correlation_id=envelope.correlationid,
     )
+
+
+def raw_client(broker: MQTTBroker) -> zmqtt.MQTTClient:
+    """The zmqtt client under a started broker (for subscriptions the bus manages itself).
+
+    Raises:
+        IncorrectState: the broker was never started.
+    """
+    client: zmqtt.MQTTClient = broker.config.client
+    return client
+
+
+def connection_id(broker: MQTTBroker) -> int | None:
+    """The number of the broker connection that is up right now (zmqtt counts each
+    successful connection of a client), or None while there is none."""
+    try:
+        current: int = raw_client(broker).connection_info.connection_id
+    except (zmqtt.MQTTDisconnectedError, IncorrectState, RuntimeError, AttributeError):
+        return None
+    return current
 
 
 async def detach(subscribers: list[MQTTBaseSubscriber]) -> None:
@@ -156,3 +195,61 @@ async def detach(subscribers: list[MQTTBaseSubscriber]) -> None:
         await subscriber.stop()  # cancels the consume loop before its subscription goes
         if subscription is not None:
             await subscription.detach()
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One message a subscription took, not yet acknowledged (:func:`acknowledge`)."""
+
+    message: MQTTMessage
+
+    @property
+    def topic(self) -> str:
+        """The topic it was published on, as it travelled (namespace included)."""
+        topic: str = self.message.raw_message.topic
+        return topic
+
+    @property
+    def payload(self) -> bytes:
+        return self.message.body
+
+
+def subscribe(
+    broker: MQTTBroker,
+    topic: str,
+    receive: Callable[[Received], Awaitable[None]],
+    *,
+    shared: str | None,
+) -> MQTTBaseSubscriber:
+    """A QoS 1 subscription on ``broker`` (before it starts) whose messages go to
+    ``receive``, acknowledged only by :func:`acknowledge`; ``shared`` names the shared
+    subscription group (``$share/<group>/<topic>``), None for a plain one."""
+
+    async def consume(message: MQTTMessage) -> None:
+        await receive(Received(message))
+
+    consume.__name__ = receive.__name__
+    subscriber = broker.subscriber(
+        topic, qos=zmqtt.QoS.AT_LEAST_ONCE, shared=shared, ack_policy=AckPolicy.MANUAL,
+        no_reply=True,
+    )  # fmt: skip
+    subscriber(consume)
+    return subscriber
+
+
+async def acknowledge(received: Received) -> None:
+    """Send the PUBACK now, after the final outcome: a crash before this means redelivery."""
+    try:
+        await received.message.ack()
+    except zmqtt.MQTTError:
+        # The connection dropped after the work was done. The broker will deliver the
+        # event again on the resumed session, and dedup will skip it.
+        _log.debug("ack lost with the connection; the redelivery will be skipped")
+
+
+@asynccontextmanager
+async def in_memory_broker(broker: MQTTBroker) -> AsyncIterator[MQTTBroker]:
+    """``broker`` patched to deliver in memory, started for the block (FastStream's
+    ``TestMQTTBroker``): for unit tests of handler logic."""
+    async with TestMQTTBroker(broker) as patched:
+        yield patched

@@ -16,46 +16,23 @@ every service understands replace ``service.retry``, other fields wait for a res
 
 from bus.config.model import (
     RETRY_KEYS,
-    Change,
     ConfigError,
     LiveConfig,
-    Outcome,
-    Overrides,
-    Resolved,
-    decode,
-    encode,
     parse_assignments,
-    parse_value,
     show,
 )
-from bus.config.store import (
-    ConfigStore,
-    Edit,
-    config_store,
-    read_overrides,
-    update_config,
-    write_overrides,
-)
+from bus.config.store import Edit, read_overrides, update_config, write_overrides
 from bus.config.topics import config_topic
 from bus.config.watch import ConfigWatcher
 
 __all__ = [
     "RETRY_KEYS",
-    "Change",
     "ConfigError",
-    "ConfigStore",
     "ConfigWatcher",
     "Edit",
     "LiveConfig",
-    "Outcome",
-    "Overrides",
-    "Resolved",
-    "config_store",
     "config_topic",
-    "decode",
-    "encode",
     "parse_assignments",
-    "parse_value",
     "read_overrides",
     "show",
     "update_config",

@@ -153,7 +153,7 @@ class Resolved:
 
 
 @dataclass(frozen=True, slots=True)
-class Change:
+class SettingChange:
     """One setting whose value differs from the one in force."""
 
     key: str
@@ -165,7 +165,7 @@ class Change:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class Settled:
     """What :meth:`LiveConfig.apply` did.
 
     Attributes:
@@ -173,8 +173,8 @@ class Outcome:
         pending: Changes to settings that apply only at start: not applied.
     """
 
-    applied: tuple[Change, ...] = ()
-    pending: tuple[Change, ...] = ()
+    applied: tuple[SettingChange, ...] = ()
+    pending: tuple[SettingChange, ...] = ()
 
 
 class LiveConfig:
@@ -287,23 +287,23 @@ class LiveConfig:
         )
         return Resolved(settings, retry, unknown)
 
-    def apply(self, resolved: Resolved, *, everything: bool = False) -> Outcome:
+    def apply(self, resolved: Resolved, *, everything: bool = False) -> Settled:
         """Put what changed in force: live fields, or ``everything`` (at start).
 
         All changes are made at once, without yielding to other tasks, so a handler
         never sees half of them.
         """
         owner, config = self.owner, self.owner.config
-        changes: dict[str, Change] = {}
+        changes: dict[str, SettingChange] = {}
         if config is not None and resolved.settings is not None:
             for name in self._fields(config):
                 old, new = getattr(config, name), getattr(resolved.settings, name)
                 if old != new:
-                    changes[name] = Change(name, old, new)
+                    changes[name] = SettingChange(name, old, new)
         for key, attr in _RETRY_FIELDS.items():
             old, new = getattr(owner.retry, attr), getattr(resolved.retry, attr)
             if old != new:
-                changes[key] = Change(key, old, new)  # what the bus retries with counts
+                changes[key] = SettingChange(key, old, new)  # what the bus retries with counts
         applied = tuple(c for c in changes.values() if everything or self.is_live(c.key))
         pending = tuple(c for c in changes.values() if not (everything or self.is_live(c.key)))
         for change in applied:
@@ -311,7 +311,7 @@ class LiveConfig:
                 setattr(config, change.key, getattr(resolved.settings, change.key))
         if any(change.key in _RETRY_FIELDS for change in applied):
             owner.retry = resolved.retry
-        return Outcome(applied, pending)
+        return Settled(applied, pending)
 
     def _is_secret(self, key: str) -> bool:
         config = self.owner.config

@@ -8,9 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import zmqtt
-
-from bus._internal.broker import make_broker
+from bus._internal.mqtt import QOS1, Client, connected_client, publish_retained
 from bus.config.model import LiveConfig, Overrides, decode, encode
 from bus.config.topics import config_topic, probe_topic
 from bus.settings import BusSettings
@@ -30,7 +28,7 @@ class ConfigStore:
     """
 
     settings: BusSettings
-    client: zmqtt.MQTTClient
+    client: Client
     timeout: float = TIMEOUT
 
     async def read(self, service: str) -> Overrides:
@@ -38,7 +36,7 @@ class ConfigStore:
 
         Raises:
             ConfigError: the retained message is not a JSON object.
-            zmqtt.MQTTError, OSError, TimeoutError: the broker did not answer.
+            MQTT_ERRORS: the broker did not answer.
         """
         return decode(await self.read_payload(service), topic=config_topic(self.settings, service))
 
@@ -50,16 +48,16 @@ class ConfigStore:
         message costs one round trip, not a wait.
 
         Raises:
-            zmqtt.MQTTError, OSError, TimeoutError: the broker did not answer.
+            MQTT_ERRORS: the broker did not answer.
         """
         topic = config_topic(self.settings, service)
         probe = probe_topic(self.settings, service)
         payload = b""
         async with (
             asyncio.timeout(self.timeout),
-            self.client.subscribe(topic, probe, qos=zmqtt.QoS.AT_LEAST_ONCE) as subscription,
+            self.client.subscribe(topic, probe, qos=QOS1) as subscription,
         ):
-            await self.client.publish(probe, b"", qos=zmqtt.QoS.AT_LEAST_ONCE)
+            await self.client.publish(probe, b"", qos=QOS1)
             while (message := await subscription.get_message()).topic != probe:
                 if message.topic == topic:
                     payload = message.payload
@@ -69,14 +67,12 @@ class ConfigStore:
         """Retain ``overrides`` for ``service`` (none: delete the message), at QoS 1.
 
         Raises:
-            zmqtt.MQTTError, OSError, TimeoutError: the broker did not take it.
+            MQTT_ERRORS: the broker did not take it.
         """
-        properties = zmqtt.PublishProperties(content_type="application/json")
         async with asyncio.timeout(self.timeout):
-            await self.client.publish(
-                config_topic(self.settings, service), encode(overrides),
-                qos=zmqtt.QoS.AT_LEAST_ONCE, retain=True, properties=properties,
-            )  # fmt: skip
+            await publish_retained(
+                self.client, config_topic(self.settings, service), encode(overrides)
+            )
 
 
 @asynccontextmanager
@@ -86,16 +82,11 @@ async def config_store(
     """A :class:`ConfigStore` on a connection of its own, for the block.
 
     Raises:
-        zmqtt.MQTTError, OSError, TimeoutError: the broker cannot be reached.
+        MQTT_ERRORS: the broker cannot be reached.
     """
     settings = settings or BusSettings()
-    broker = make_broker(settings, reconnect=False)
-    try:
-        async with asyncio.timeout(within):
-            client = await broker.connect()
+    async with connected_client(settings, within=within) as client:
         yield ConfigStore(settings, client, within)
-    finally:
-        await broker.stop()
 
 
 async def read_overrides(
@@ -161,7 +152,7 @@ async def update_config(
 
     Raises:
         ConfigError: an unknown key, a secret, or an invalid value: nothing published.
-        zmqtt.MQTTError, OSError, TimeoutError: the broker cannot be reached.
+        MQTT_ERRORS: the broker cannot be reached.
     """
     assign = dict(assign or {})
     name = config.owner.name

@@ -5,19 +5,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-import zmqtt
-from faststream.exceptions import IncorrectState
-
-from bus.config.model import Change, ConfigError, Outcome, Overrides, decode, show
+from bus._internal.mqtt import MQTT_ERRORS, QOS1, Client, Subscription
+from bus.config.model import (
+    ConfigError,
+    LiveConfig,
+    Overrides,
+    SettingChange,
+    Settled,
+    decode,
+    show,
+)
 from bus.config.store import config_store
 from bus.config.topics import config_topic
 
 if TYPE_CHECKING:
-    from faststream.mqtt import MQTTBroker
-
-    from bus.service import Service
+    from bus.settings import BusSettings
 
 log = logging.getLogger("bus.config")
 
@@ -27,7 +31,15 @@ LOAD_TIMEOUT = 5.0
 STOP_TIMEOUT = 5.0
 """Seconds a stopping replica waits for the broker to confirm it unsubscribed."""
 
-_UNREACHABLE = (zmqtt.MQTTError, OSError, TimeoutError, IncorrectState)
+_UNREACHABLE = MQTT_ERRORS
+
+
+class Configured(Protocol):
+    """What the watcher reads of a service (a :class:`bus.Service`)."""
+
+    name: str
+    settings: BusSettings
+    live_config: LiveConfig
 
 
 class ConfigWatcher:
@@ -45,17 +57,17 @@ class ConfigWatcher:
         service: The replica's service; ``service.live_config`` says what is live.
     """
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Configured) -> None:
         self.service = service
         self.config = service.live_config
         self.topic = config_topic(service.settings, service.name)
-        self._subscription: zmqtt.Subscription | None = None
+        self._subscription: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
-        self._pending: tuple[Change, ...] = ()
+        self._pending: tuple[SettingChange, ...] = ()
         self._ignored: tuple[str, ...] = ()
         self._last: bytes | None = None
 
-    async def load(self) -> Outcome | None:
+    async def load(self) -> Settled | None:
         """Read and apply the retained config, restart-only settings included.
 
         Never raises: without a broker, or with an invalid message, the replica
@@ -72,10 +84,9 @@ class ConfigWatcher:
             return None
         return self.receive(payload, at_start=True)
 
-    async def follow(self, broker: MQTTBroker) -> None:
+    async def follow(self, client: Client) -> None:
         """Subscribe on the replica's connection and apply each new message."""
-        client: zmqtt.MQTTClient = broker.config.client
-        subscription = client.subscribe(self.topic, qos=zmqtt.QoS.AT_LEAST_ONCE)
+        subscription = client.subscribe(self.topic, qos=QOS1)
         try:
             await subscription.start()
         except _UNREACHABLE as exc:
@@ -98,7 +109,7 @@ class ConfigWatcher:
                     await self._subscription.stop()  # logs its own failures, never raises
             self._subscription = None
 
-    async def _follow(self, subscription: zmqtt.Subscription) -> None:
+    async def _follow(self, subscription: Subscription) -> None:
         while True:
             try:
                 message = await subscription.get_message()
@@ -111,7 +122,7 @@ class ConfigWatcher:
             except Exception:  # a bug here must not stop the following messages
                 log.exception("%s config: failed to apply a message", self.service.name)
 
-    def receive(self, payload: bytes, *, at_start: bool = False) -> Outcome | None:
+    def receive(self, payload: bytes, *, at_start: bool = False) -> Settled | None:
         """Apply one config message; None if it was refused (logged) or seen last time.
 
         The broker sends the retained message again after each reconnection: the same
@@ -127,7 +138,7 @@ class ConfigWatcher:
             return None
         return self.take(overrides, at_start=at_start)
 
-    def take(self, overrides: Overrides, *, at_start: bool = False) -> Outcome | None:
+    def take(self, overrides: Overrides, *, at_start: bool = False) -> Settled | None:
         """Validate ``overrides`` as a whole and apply them; None (logged) if refused.
 
         Args:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
-import zmqtt
 from arq.connections import RedisSettings, create_pool
 
-from bus._internal.broker import make_broker
+from bus._internal.mqtt import QOS1, connected_client
 from bus.constants import REPLAY_TOPIC
 from bus.deadletters.models import StoredDeadLetter
 from bus.deadletters.replay import ReplayRequest
@@ -46,20 +45,16 @@ async def request_replays(letters: list[StoredDeadLetter], settings: BusSettings
     events = [letter for letter in letters if letter.kind != "job"]
     if not events:
         return
-    broker = make_broker(settings, reconnect=False)
-    await broker.connect()
-    try:
+    async with connected_client(settings) as client:
         for letter in events:
             request = ReplayRequest(
                 deadletter_id=letter.id, topic=letter.topic, payload=letter.payload or ""
             )
-            await broker.publish(
-                request.model_dump_json().encode(),
+            await client.publish(
                 settings.wire_topic(REPLAY_TOPIC.format(service=letter.service)),
-                qos=zmqtt.QoS.AT_LEAST_ONCE,
+                request.model_dump_json().encode(),
+                qos=QOS1,
             )
-    finally:
-        await broker.stop()
 
 
 async def _rerun_jobs(letters: list[StoredDeadLetter], settings: BusSettings) -> None:

@@ -26,21 +26,18 @@ import logging
 import math
 import os
 import socket
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-import zmqtt
-from faststream.exceptions import IncorrectState
-
-from bus.discovery.health import check_health
+from bus._internal.broker import Broker, raw_client
+from bus._internal.mqtt import MQTT_ERRORS, Will, publish_retained, will
 from bus.discovery.models import EVERY_EVENT, Health, Presence
 from bus.discovery.topics import instance_of, presence_topic
 
 if TYPE_CHECKING:
-    from faststream.mqtt import MQTTBroker
-
-    from bus.service import Service
     from bus.settings import BusSettings
+    from contracts import Event
 
 log = logging.getLogger("bus.discovery")
 
@@ -50,17 +47,33 @@ EXPIRES_AFTER = 10
 PUBLISH_TIMEOUT = 5.0
 """Seconds a presence publish may wait for its PUBACK."""
 
-TICK = 0.5
-"""Seconds between looks at the connection, to announce again right after a reconnection."""
 
-_FAILED = (zmqtt.MQTTError, OSError, TimeoutError, IncorrectState)
+class Declared(Protocol):
+    """What a presence tells of a service's declarations (a :class:`bus.Service`)."""
+
+    name: str
+    settings: BusSettings
+    version: str | None
+    shared: bool
+
+    @property
+    def consumes(self) -> Sequence[type[Event]]: ...
+
+    @property
+    def consumes_every_event(self) -> bool: ...
+
+    @property
+    def produces(self) -> Sequence[type[Event]]: ...
+
+    @property
+    def job_names(self) -> Sequence[str]: ...
 
 
-def presence_will(settings: BusSettings, service: str, client_id: str) -> zmqtt.Will:
+def presence_will(settings: BusSettings, service: str, client_id: str) -> Will:
     """The will of a replica's connection: an empty retained message on its presence
     topic, which deletes its presence once the broker finds the connection dead."""
     topic = presence_topic(settings, service, instance_of(service, client_id, settings.namespace))
-    return zmqtt.Will(topic=topic, payload=b"", qos=zmqtt.QoS.AT_LEAST_ONCE, retain=True)
+    return will(topic)
 
 
 @functools.cache
@@ -73,7 +86,7 @@ def package_version() -> str:
 
 
 def describe(
-    service: Service,
+    service: Declared,
     *,
     client_id: str,
     consuming: bool,
@@ -109,7 +122,7 @@ def describe(
         heartbeat_interval=service.settings.presence_interval,
         consumes=tuple(consumes),
         produces=tuple(e.contract.type for e in service.produces),
-        jobs=tuple(j.name for j in service.jobs),
+        jobs=tuple(service.job_names),
         worker=working,
         shared=service.shared,
         health=health,
@@ -120,38 +133,31 @@ class Announcer:
     """Keeps one replica's retained presence on the broker while it runs.
 
     Publishing never raises: a failed heartbeat is logged and tried again at the
-    next one (or right after the next reconnection).
+    next one, or right after the next reconnection (:meth:`reconnected`).
 
     Args:
-        service: The started service.
-        broker: Its connected broker, whose connection carries :func:`presence_will`.
-        client_id: That connection's client id.
-        consuming: Whether this replica handles events.
-        working: Whether it runs a job worker.
+        presence: The replica's presence as of now, with a fresh health check.
+        broker: Its broker, whose connection carries :func:`presence_will`.
+        topic: Its presence topic.
+        interval: Seconds between heartbeats.
+        connected: Whether the connection is up now (no heartbeat in a gap: the broker
+            sent the will if the connection is gone); default: always try.
     """
 
     def __init__(
         self,
-        service: Service,
-        broker: MQTTBroker,
+        presence: Callable[[], Awaitable[Presence]],
+        broker: Broker,
         *,
-        client_id: str,
-        consuming: bool,
-        working: bool,
+        topic: str,
+        interval: float,
+        connected: Callable[[], bool] = lambda: True,
     ) -> None:
-        self.service = service
+        self.presence = presence
         self.broker = broker
-        self.client_id = client_id
-        self.consuming = consuming
-        self.working = working
-        self.started_at = datetime.now(UTC)
-        self.topic = presence_topic(
-            service.settings,
-            service.name,
-            instance_of(service.name, client_id, service.settings.namespace),
-        )
-        self._interval = service.settings.presence_interval
-        self._announced_on: int | None = None  # the connection of the last announcement
+        self.connected = connected
+        self.topic = topic
+        self._interval = interval
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -168,63 +174,41 @@ class Announcer:
             self._task = None
         if not await self._publish(b"", expiry=None):
             # The will or the expiry deletes it in the end.
-            log.warning("%s: could not clear its presence on %s", self.client_id, self.topic)
+            log.warning("could not clear the presence on %s", self.topic)
 
-    async def presence(self) -> Presence:
-        """The presence as of now, with a fresh health check."""
-        return describe(
-            self.service, client_id=self.client_id, consuming=self.consuming,
-            working=self.working, started_at=self.started_at,
-            health=await check_health(self.service),
-        )  # fmt: skip
+    async def reconnected(self, last_up: float) -> None:
+        """Announce again at once: the old connection's will may have deleted it."""
+        await self.announce()
 
     async def announce(self) -> bool:
         """Publish the presence as of now; False (logged) if it did not reach the broker.
 
         A failed one is tried again at the next heartbeat.
         """
-        self._announced_on = self._connection()
-        payload = (await self.presence()).to_bytes()
+        try:
+            payload = (await self.presence()).to_bytes()
+        except Exception:  # a bug here must not end the heartbeat for good
+            log.exception("presence on %s could not be described", self.topic)
+            return False
         expiry = math.ceil(EXPIRES_AFTER * self._interval)
         if not await self._publish(payload, expiry=expiry):
-            log.warning("%s: presence heartbeat not published", self.client_id)
+            log.warning("presence heartbeat on %s not published", self.topic)
             return False
         return True
 
     async def _heartbeat(self) -> None:
-        loop = asyncio.get_running_loop()
-        due = loop.time() + self._interval
         while True:
-            await asyncio.sleep(min(TICK, self._interval))
-            connection = self._connection()
-            if connection is None:
-                continue  # nothing can be published; the broker sent the will if it is gone
-            # After a reconnection at once: the old connection's will may have deleted it.
-            if connection != self._announced_on or loop.time() >= due:
-                due = loop.time() + self._interval
-                try:
-                    await self.announce()
-                except Exception:  # a bug here must not end the heartbeat for good
-                    log.exception("%s: presence heartbeat failed", self.client_id)
-
-    def _connection(self) -> int | None:
-        try:
-            client: zmqtt.MQTTClient = self.broker.config.client
-            return client.connection_info.connection_id
-        except (zmqtt.MQTTDisconnectedError, IncorrectState):
-            return None
+            await asyncio.sleep(self._interval)
+            if self.connected():
+                await self.announce()
 
     async def _publish(self, payload: bytes, *, expiry: int | None) -> bool:
-        properties = zmqtt.PublishProperties(
-            content_type="application/json", message_expiry_interval=expiry
-        )
         try:
             async with asyncio.timeout(PUBLISH_TIMEOUT):
-                await self.broker.config.client.publish(
-                    self.topic, payload, qos=zmqtt.QoS.AT_LEAST_ONCE, retain=True,
-                    properties=properties,
-                )  # fmt: skip
-        except _FAILED as exc:
-            log.debug("%s: presence publish on %s failed: %r", self.client_id, self.topic, exc)
+                await publish_retained(
+                    raw_client(self.broker), self.topic, payload, expiry=expiry
+                )
+        except MQTT_ERRORS as exc:
+            log.debug("presence publish on %s failed: %r", self.topic, exc)
             return False
         return True

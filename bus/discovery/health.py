@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from bus.discovery.models import Health
 
 if TYPE_CHECKING:
-    from bus.service import Service
+    from pymongo import AsyncMongoClient
+    from redis.asyncio import Redis
 
 log = logging.getLogger("bus.discovery")
 
@@ -18,15 +19,17 @@ PROBE_TIMEOUT = 1.0
 """Seconds one store may take to answer a ping before it counts as unreachable."""
 
 
-async def check_health(service: Service) -> Health:
-    """Whether the broker connection is up and the service's Redis and MongoDB answer."""
-    redis, mongo = service.redis, service.mongo
+async def check_health(
+    *, broker: bool, redis: Redis | None = None, mongo: AsyncMongoClient[Any] | None = None
+) -> Health:
+    """Whether the broker connection is up (``broker``) and Redis and MongoDB answer
+    (None for a store the replica has not opened)."""
     redis_ok = mongo_ok = None
     if redis is not None:
         redis_ok = await _answers(redis.ping, "redis")
     if mongo is not None:
         mongo_ok = await _answers(lambda: mongo.admin.command("ping"), "mongo")
-    return Health(broker=service.connected, redis=redis_ok, mongo=mongo_ok)
+    return Health(broker=broker, redis=redis_ok, mongo=mongo_ok)
 
 
 async def _answers(ping: Callable[[], Awaitable[Any]], what: str) -> bool:

@@ -12,10 +12,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import zmqtt
 from pydantic import ValidationError
 
-from bus._internal.broker import make_broker
+from bus._internal.mqtt import QOS1, Subscription, connected_client
 from bus.discovery.models import Presence
 from bus.discovery.topics import PRESENCE_FILTER
 from bus.settings import BusSettings
@@ -88,7 +87,7 @@ class PresenceFeed:
     """A live subscription to every presence in one namespace, folded into a roster."""
 
     settings: BusSettings
-    subscription: zmqtt.Subscription
+    subscription: Subscription
     roster: Roster = field(default_factory=Roster)
 
     async def settle(self, *, quiet: float = QUIET, limit: float = LIMIT) -> Roster:
@@ -122,18 +121,13 @@ async def presence_feed(
     """Subscribe to every presence of ``settings.namespace`` for the block.
 
     Raises:
-        OSError, zmqtt.MQTTError, TimeoutError: if the broker cannot be reached.
+        MQTT_ERRORS: if the broker cannot be reached.
     """
     settings = settings or BusSettings()
-    broker = make_broker(settings, reconnect=False)
-    try:
-        async with asyncio.timeout(connect_timeout):
-            client = await broker.connect()
+    async with connected_client(settings, within=connect_timeout) as client:
         topic = settings.wire_topic(PRESENCE_FILTER)
-        async with client.subscribe(topic, qos=zmqtt.QoS.AT_LEAST_ONCE) as subscription:
+        async with client.subscribe(topic, qos=QOS1) as subscription:
             yield PresenceFeed(settings, subscription)
-    finally:
-        await broker.stop()
 
 
 async def read_presence(

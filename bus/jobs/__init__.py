@@ -1,6 +1,9 @@
-"""Long-running work through arq, under deduplicated job ids."""
+"""Long-running work through arq, under deduplicated job ids.
 
-from bus.jobs.declare import Job, JobContext, job_id
-from bus.jobs.queue import enqueue, rerun
+Services declare jobs with :meth:`bus.Service.job` and ask for them with
+:meth:`bus.Service.enqueue`; a job receives a :class:`JobContext`.
+"""
 
-__all__ = ["Job", "JobContext", "enqueue", "job_id", "rerun"]
+from bus.jobs.declare import JobContext
+
+__all__ = ["JobContext"]

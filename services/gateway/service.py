@@ -64,11 +64,12 @@ def create_service(
 
     @service.on_started
     async def serve_http() -> None:
-        assert service.redis is not None
+        stores = service.replica.stores
+        assert stores is not None
         accounts = AccountsReader(service.settings.postgres_url)
         gateway = Gateway(
-            service=service, config=config, storage=blobs, redis=service.redis,
-            tokens=TokenStore(service.redis, config.token_ttl), accounts=accounts,
+            service=service, config=config, storage=blobs, redis=stores.redis,
+            tokens=TokenStore(stores.redis, config.token_ttl), accounts=accounts,
         )  # fmt: skip
         service.gateway = gateway
         service.http = HttpServer(create_app(gateway), config.host, config.port)

@@ -10,6 +10,7 @@ import pytest
 
 from bus import BusSettings
 from bus.deadletters import StoredDeadLetter
+from bus.runtime.stores import Stores
 from tests.faults.conftest import ServiceProcess, consumer_env
 from tests.faults.consumer import create_consumer
 from tests.faults.counting import wait_for_effects
@@ -77,7 +78,7 @@ async def test_every_bad_input_is_dead_lettered_and_the_valid_ones_handled(
     env = consumer_env(settings, name)
     service = ServiceProcess("tests.faults.consumer:service", "1", env, tmp_path)
     counter = create_consumer(unique("counter"), settings)
-    await counter._open_stores()
+    stores = await Stores.open(settings, counter.documents)
     url = urlsplit(settings.mqtt_url)
     try:
         await service.start()
@@ -117,4 +118,4 @@ async def test_every_bad_input_is_dead_lettered_and_the_valid_ones_handled(
             assert reason in letter.reason, f"{label}: {letter.reason}"
     finally:
         await service.stop()
-        await counter._close_stores()
+        await stores.close()

@@ -8,6 +8,7 @@ import pytest
 
 from bus import BusSettings, Publisher
 from bus._internal.broker import make_broker
+from bus.runtime.stores import Stores
 from tests.faults.conftest import ServiceProcess, consumer_env
 from tests.faults.consumer import Effect, Reapplied, create_consumer
 from tests.faults.counting import tally, wait_for_effects
@@ -29,7 +30,7 @@ async def test_killing_a_replica_mid_stream_loses_nothing(
     survivor = ServiceProcess(target, "b", env, tmp_path)
     # Open the Beanie models in this process, to count.
     counter = create_consumer(unique("counter"), settings)
-    await counter._open_stores()
+    stores = await Stores.open(settings, counter.documents)
     try:
         await victim.start()
         await survivor.start()
@@ -67,7 +68,7 @@ async def test_killing_a_replica_mid_stream_loses_nothing(
     finally:
         for process in (victim, survivor):
             await process.stop()
-        await counter._close_stores()
+        await stores.close()
         for instance in ("a", "b"):
             broker = make_broker(
                 settings, client_id=settings.client_id(name, instance), reconnect=False

@@ -17,11 +17,13 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-import zmqtt
 
 from bus import BusSettings, Publisher, Service
+from bus._internal.broker import connection_id as broker_connection_id
+from bus._internal.broker import raw_client
 from contracts import (
     DocumentContentDeleted,
     DocumentFailed,
@@ -83,19 +85,17 @@ def slow_service(name: str, settings: BusSettings) -> tuple[Service, Counter[str
 
 def connection_id(service: Service) -> int | None:
     """The client's count of successful connections; None while disconnected."""
-    assert service._broker is not None
-    try:
-        info: zmqtt.ConnectionInfo = service._broker.config.client.connection_info
-    except zmqtt.MQTTDisconnectedError:
-        return None
-    return info.connection_id
+    broker = service.replica.broker
+    assert broker is not None
+    return broker_connection_id(broker)
 
 
 def drop_connection(service: Service) -> None:
     """Cut the service's TCP connection under zmqtt, as a lost connection would
     (Mosquitto logs "Client … closed its connection"); zmqtt reconnects in-process."""
-    assert service._broker is not None
-    protocol = service._broker.config.client._protocol
+    broker = service.replica.broker
+    assert broker is not None
+    protocol: Any = raw_client(broker)._protocol  # zmqtt's internals, to cut the socket
     assert protocol is not None
     protocol._transport._writer.transport.abort()
 

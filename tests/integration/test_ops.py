@@ -5,8 +5,8 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from arq.connections import ArqRedis
 from prometheus_client.parser import text_string_to_metric_families
-from redis.asyncio import Redis
 
 from bus import BusSettings, JobContext, Publisher, Service
 from bus.ops import serve_ops
@@ -46,15 +46,17 @@ async def test_health_readiness_and_metrics_of_a_running_service(
         assert f'chorus_events_total{{outcome="handled",service="{service.name}"' in metrics
 
         # Redis gone: not ready, still alive.
-        working, service.redis = service.redis, Redis.from_url("redis://127.0.0.1:9/0")
+        stores = service.replica.stores
+        assert stores is not None
+        working, stores.redis = stores.redis, ArqRedis.from_url("redis://127.0.0.1:9/0")
         try:
             unready = await http.get("/readyz")
             assert unready.status_code == 503
             assert unready.json()["checks"]["redis"] is False
             assert (await http.get("/healthz")).status_code == 200
         finally:
-            await service.redis.aclose()
-            service.redis = working
+            await stores.redis.aclose()
+            stores.redis = working
 
     await service.stop()
     with pytest.raises(httpx.ConnectError):

@@ -12,16 +12,8 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bus import RetryPolicy, Service
-from bus.config import (
-    RETRY_KEYS,
-    ConfigError,
-    ConfigWatcher,
-    Edit,
-    decode,
-    encode,
-    parse_assignments,
-    parse_value,
-)
+from bus.config import RETRY_KEYS, ConfigError, ConfigWatcher, Edit, parse_assignments
+from bus.config.model import decode, encode, parse_value
 from bus.testing import in_memory
 from contracts import DocumentUploaded
 from services.accounts import AccountsSettings
@@ -245,8 +237,9 @@ async def test_a_new_retry_policy_applies_from_the_next_delivery() -> None:
 
     async with in_memory(svc) as bus:
         ConfigWatcher(svc).take({"retry_attempts": 2})
-        assert svc.pipeline is not None
-        assert svc.pipeline.retry.attempts == 2
+        pipeline = svc.replica.pipeline
+        assert pipeline is not None
+        assert pipeline.retry().attempts == 2
         await bus.publish(uploaded(1))
 
     assert tries == ["file-1.txt", "file-1.txt"]

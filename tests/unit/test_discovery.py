@@ -18,7 +18,6 @@ from rich.console import Console
 import bus.discovery.health as health_module
 from bus import BusSettings, Envelope, Service
 from bus._internal.broker import make_broker
-from bus.tools.cli.services import render_table
 from bus.discovery import (
     Announcer,
     Health,
@@ -30,6 +29,7 @@ from bus.discovery import (
     package_version,
     presence_will,
 )
+from bus.tools.cli.services import render_table
 from bus.tools.graph import build_graph, render_mermaid
 from bus.tools.graph.sources import live_nodes
 from contracts import (
@@ -264,17 +264,23 @@ async def test_health_checks_never_raise(monkeypatch: pytest.MonkeyPatch) -> Non
         async def command(self, name: str) -> None:
             raise OSError("connection refused")
 
-    service = indexer()
-    assert await check_health(service) == Health(broker=False)
-    service.redis = cast(Any, Hanging())
-    service.mongo = cast(Any, Broken())
-    assert await check_health(service) == Health(broker=False, redis=False, mongo=False)
+    assert await check_health(broker=False) == Health(broker=False)
+    health = await check_health(
+        broker=False, redis=cast(Any, Hanging()), mongo=cast(Any, Broken())
+    )
+    assert health == Health(broker=False, redis=False, mongo=False)
 
 
 async def test_an_announcer_without_a_connection_logs_and_carries_on() -> None:
     service = indexer()
     broker = make_broker(service.settings, reconnect=False)  # never connected
-    announcer = Announcer(service, broker, client_id="indexer-1", consuming=True, working=False)
+    started_at = datetime.now(UTC)
+
+    async def presence() -> Presence:
+        return describe(service, client_id="indexer-1", consuming=True, working=False,
+                        started_at=started_at, health=Health(broker=False))  # fmt: skip
+
+    announcer = Announcer(presence, broker, topic="chorus/presence/indexer/1", interval=10.0)
     assert not await announcer.announce()
     await announcer.start()
     await announcer.stop()

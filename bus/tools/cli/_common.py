@@ -11,9 +11,9 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
-import zmqtt
 from rich.console import Console
 
+from bus._internal.mqtt import MQTT_ERRORS
 from bus.settings import BusSettings
 from bus.tracing import configure_tracing
 
@@ -58,5 +58,5 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coro)
     except TimeoutError:
         fail("timed out reaching a server of the stack (is it running? try 'make up')")
-    except (OSError, zmqtt.MQTTError) as exc:
+    except MQTT_ERRORS as exc:
         fail(f"cannot reach a server of the stack: {exc} (is it running? try 'make up')")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -48,7 +50,7 @@ def run_command(  # noqa: PLR0917 - typer turns each parameter into an option
     """Run SERVICE (its handlers and its job worker) until Ctrl-C or SIGTERM."""
     service = _prepare(service_name, instance, log_level, log_format, ops_port)
     with traced(service):
-        run(service.run(ready_file=ready_file))
+        run(_serve(service, ready_file=ready_file))
 
 
 def worker_command(  # noqa: PLR0917 - typer turns each parameter into an option
@@ -68,7 +70,7 @@ def worker_command(  # noqa: PLR0917 - typer turns each parameter into an option
     if not service.jobs:
         fail(f"{service.name} declares no jobs")
     with traced(service):
-        run(service.run(ready_file=ready_file, consume=False, work=True))
+        run(_serve(service, ready_file=ready_file, consume=False))
 
 
 def _prepare(
@@ -93,3 +95,26 @@ def _prepare(
     if ops_port is not None:
         serve_ops(service, ops_port)
     return service
+
+
+async def _serve(service: Service, *, ready_file: Path | None, consume: bool = True) -> None:
+    """Run ``service`` until SIGINT or SIGTERM, then stop it cleanly; ``ready_file`` is
+    written once it runs (``infra/services.sh`` waits for it) and removed on exit."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    await service.start(consume=consume, work=True)
+    try:
+        if ready_file is not None:
+            _mark_ready(ready_file, service.client_id)
+        await stopping.wait()
+    finally:
+        if ready_file is not None:
+            ready_file.unlink(missing_ok=True)  # noqa: ASYNC240 - one tiny local file
+        await service.stop()
+
+
+def _mark_ready(path: Path, client_id: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{client_id}\n")

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from typing import Annotated
 
 import typer
-import zmqtt
 from rich.padding import Padding
 from rich.pretty import Pretty
 
-from bus._internal.broker import make_broker
+from bus._internal.mqtt import QOS1, connected_client
 from bus.constants import DOMAIN_EVENTS_FILTER, is_system_topic
 from bus.envelope import Envelope, EnvelopeError
 from bus.settings import BusSettings
@@ -50,13 +48,10 @@ def _topic_filter(filter_: str | None) -> str:
 
 async def _tail(topic: str, *, as_json: bool, count: int | None) -> None:
     settings = BusSettings()
-    broker = make_broker(settings, reconnect=False)
-    async with asyncio.timeout(CONNECT_TIMEOUT):
-        client = await broker.connect()
     seen = 0
-    try:
+    async with connected_client(settings, within=CONNECT_TIMEOUT) as client:
         wire = settings.wire_topic(topic)
-        async with client.subscribe(wire, qos=zmqtt.QoS.AT_LEAST_ONCE) as subscription:
+        async with client.subscribe(wire, qos=QOS1) as subscription:
             err_console.print(f"[dim]watching {wire} on {settings.mqtt_url} (Ctrl-C to stop)[/]")
             async for message in subscription:
                 local = settings.local_topic(message.topic)
@@ -66,8 +61,6 @@ async def _tail(topic: str, *, as_json: bool, count: int | None) -> None:
                 seen += 1
                 if count is not None and seen >= count:
                     return
-    finally:
-        await broker.stop()
 
 
 def _show(topic: str, payload: bytes, *, as_json: bool) -> None:

@@ -105,7 +105,7 @@ async def read_live_services(
         The nodes, by service name, and warnings (unreadable presences, what was left out).
 
     Raises:
-        OSError, zmqtt.MQTTError, TimeoutError: if the broker cannot be reached.
+        MQTT_ERRORS: if the broker cannot be reached.
     """
     roster = await read_presence(settings)
     warnings = [f"{topic}: {reason}" for topic, reason in sorted(roster.unreadable.items())]

@@ -17,19 +17,19 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from redis.asyncio import Redis
 
 from bus._internal.infra import UNREACHABLE
 from bus.constants import ALIVE_KEY
-from bus.envelope import Envelope
 from bus.errors import PoisonMessageError
 from bus.handler import Handler
 from bus.journal import since
-from bus.pipeline import Outcome, Pipeline
+from bus.runtime.pipeline import Decoded, Delivery, Outcome, Via
 
 log = logging.getLogger("bus.catchup")
 
@@ -43,17 +43,41 @@ HEARTBEAT = 2.0
 """Seconds between updates of the replica's last-alive time in Redis."""
 
 
+class Connection(Protocol):
+    """What catch-up needs to know of the replica's broker connection."""
+
+    @property
+    def connected(self) -> bool: ...
+
+
+Deliver = Callable[[Delivery], Awaitable[Outcome]]
+
+
 @dataclass
 class CatchUp:
-    """Watches one replica's broker connection and catches up after each gap."""
+    """Catches one replica up after each gap in its broker connection.
+
+    At start it reads the journal from a little before the replica was last alive
+    (kept in Redis); after each reconnection (:meth:`reconnected`, called by the
+    replica's connection watcher), from a little before the old connection was last
+    seen up.
+
+    Attributes:
+        service: The service's name (logs).
+        client_id: The replica's client id (its last-alive key).
+        handlers: The handlers of the event types it reads back.
+        deliver: The replica's pipeline.
+        redis: Where the last-alive time is kept.
+        connection: The replica's broker connection (a beat only while it is up).
+        ttl: Seconds the last-alive time is kept.
+    """
 
     service: str
     client_id: str
-    handlers: list[Handler]
-    pipeline: Pipeline
+    handlers: Sequence[Handler]
+    deliver: Deliver
     redis: Redis
-    connection_id: Callable[[], int | None]
-    """The id of the broker connection now up, or None while there is none."""
+    connection: Connection
     ttl: int
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -62,12 +86,17 @@ class CatchUp:
         return ALIVE_KEY.format(client_id=self.client_id)
 
     async def start(self) -> None:
-        """Catch up on the time this replica was away, then keep watching."""
+        """Catch up on the time this replica was away, then keep its last-alive time."""
         last_alive = await self.redis.get(self._key)
         if last_alive is not None:
             self._schedule(float(last_alive) - MARGIN)
         await self._beat()
-        self._spawn(self._watch())
+        self._spawn(self._heartbeat())
+
+    async def reconnected(self, last_up: float) -> None:
+        """The broker connection was replaced: catch up from before it went."""
+        log.warning("%s: broker connection was lost; catching up", self.service)
+        self._schedule(last_up - MARGIN)
 
     async def stop(self) -> None:
         for task in list(self.tasks):
@@ -79,6 +108,12 @@ class CatchUp:
         with contextlib.suppress(*UNREACHABLE):
             await self.redis.set(self._key, str(time.time()), ex=self.ttl)
 
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT)
+            if self.connection.connected:
+                await self._beat()  # a missed beat only makes catch-up start earlier
+
     def _spawn(self, coroutine: object) -> None:
         task: asyncio.Task[None] = asyncio.create_task(coroutine)  # type: ignore[arg-type]
         self.tasks.add(task)
@@ -86,23 +121,6 @@ class CatchUp:
 
     def _schedule(self, moment: float) -> None:
         self._spawn(self._catch_up(moment))
-
-    async def _watch(self) -> None:
-        connection_id: int | None = None
-        last_up = time.time()
-        last_beat = 0.0
-        while True:
-            current = self.connection_id()
-            now = time.time()
-            if current is not None:
-                if connection_id is not None and current != connection_id:
-                    log.warning("%s: broker connection was lost; catching up", self.service)
-                    self._schedule(last_up - MARGIN)
-                connection_id, last_up = current, now
-                if now - last_beat >= HEARTBEAT:
-                    last_beat = now
-                    await self._beat()  # a missed beat only makes catch-up start earlier
-            await asyncio.sleep(0.25)
 
     async def _catch_up(self, moment: float) -> None:
         start = datetime.fromtimestamp(moment, UTC)
@@ -133,9 +151,11 @@ class CatchUp:
             handler = by_type[entry.type]
             payload = json.dumps(entry.envelope).encode()
             try:
-                handler.decode(Envelope.from_bytes(payload))
+                decoded = Decoded.read(handler, payload)
             except PoisonMessageError:
                 continue  # dead-lettered when it was first delivered
-            outcome = await self.pipeline.deliver(handler, handler.topic, payload, catch_up=True)
+            outcome = await self.deliver(
+                Delivery(handler, handler.topic, payload, via=Via.CATCH_UP, decoded=decoded)
+            )
             handled += outcome is Outcome.HANDLED
         return handled

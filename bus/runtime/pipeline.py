@@ -1,14 +1,20 @@
-"""What happens to one delivered message: decode, dedup, handle with retries, dead-letter."""
+"""What happens to one delivered message: read, dedup, handle with retries, dead-letter.
+
+Every copy of an event takes this path, whichever way it came (:class:`Via`): from the
+broker (:mod:`bus.runtime.inbox`), read back from the journal after a gap
+(:mod:`bus.runtime.catchup`), or a dead letter replayed on request.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Protocol
 
 from opentelemetry import trace
 
@@ -22,6 +28,7 @@ from bus.errors import PoisonMessageError
 from bus.handler import Handler
 from bus.metrics import EVENTS, HANDLER_SECONDS, RETRIES
 from bus.retry import RetryPolicy
+from contracts import Event
 
 log = logging.getLogger("bus.pipeline")
 
@@ -36,69 +43,123 @@ class Outcome(Enum):
     DEAD_LETTERED = "dead-lettered"
 
 
+class Via(Enum):
+    """How a copy of an event reached the pipeline (``chorus.delivered_via`` on its span)."""
+
+    BROKER = "broker"
+    CATCH_UP = "catch-up"
+    REPLAY = "replay"
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """An envelope and the handler's argument read from it."""
+
+    envelope: Envelope
+    argument: Event | Envelope
+
+    @classmethod
+    def read(cls, handler: Handler, payload: bytes) -> Decoded:
+        """Parse ``payload`` for ``handler``; :class:`PoisonMessageError` says why not."""
+        envelope = Envelope.from_bytes(payload)
+        return cls(envelope, handler.decode(envelope))
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One copy of a message on its way to an outcome.
+
+    Attributes:
+        handler: The handler it is for.
+        topic: Its topic, outside any namespace.
+        payload: The bytes as they arrived (kept in a dead letter).
+        via: How it came.
+        replay_of: The dead letter being replayed (``via`` is then ``REPLAY``).
+        decoded: Already read (catch-up reads envelopes from the journal): not read again.
+    """
+
+    handler: Handler
+    topic: str
+    payload: bytes
+    via: Via = Via.BROKER
+    replay_of: str | None = None
+    decoded: Decoded | None = None
+
+
+class DeadLetterNotices(Protocol):
+    """Tells the world about a stored dead letter (a notice on the bus)."""
+
+    async def announce(self, letter: DeadLetter) -> None: ...
+
+
 @dataclass
 class Pipeline:
-    """The steps every message goes through inside one service.
+    """The steps every message goes through inside one replica.
 
-    1. Parse the CloudEvent and validate its data against the contract; on
+    1. Read the CloudEvent and validate its data against the contract; on
        failure the message is poison and goes straight to dead letters.
     2. Claim the event id for this service (skip it if already handled).
     3. Call the handler, retrying what the policy deems worth it.
     4. Record success, or dead-letter the event with the last error.
 
     Stores that are down are waited for, never skipped.
+
+    Attributes:
+        service: The service's name (logs, metrics, dead letters).
+        owner: Who claims events in Redis: the replica's client id.
+        retry: The policy of handlers that declare none, read at each delivery
+            (live config may replace it while the replica runs).
+        dead_letters: Where letters are kept.
+        dedup: The service's handled-event records; None: no dedup (unit tests).
+        notices: Told about each stored letter; None: nobody.
     """
 
     service: str
     owner: str
-    retry: RetryPolicy
+    retry: Callable[[], RetryPolicy]
     dead_letters: DeadLetterSink
     dedup: Deduplicator | None = None
-    announce: Callable[[DeadLetter], Awaitable[None]] | None = None
+    notices: DeadLetterNotices | None = None
     _in_flight: dict[str, asyncio.Event] = field(default_factory=dict, init=False, repr=False)
 
-    async def deliver(
-        self,
-        handler: Handler,
-        topic: str,
-        payload: bytes,
-        *,
-        replay_of: str | None = None,
-        catch_up: bool = False,
-    ) -> Outcome:
-        """Take one message to a final outcome; raises only when cancelled.
-
-        ``replay_of`` names the dead letter being replayed; ``catch_up`` marks a copy
-        read back from the journal (both show on the delivery's span).
-        """
-        via = "replay" if replay_of else "catch-up" if catch_up else "broker"
-        envelope: Envelope | None = None
-        try:
-            envelope = Envelope.from_bytes(payload)
-            argument = handler.decode(envelope)
-        except PoisonMessageError as exc:
-            with tracing.processing(
-                self.service, topic, envelope, handler=handler.name, via=via
-            ) as span:
-                tracing.failed(span, exc)
-                span.set_attribute(OUTCOME_ATTRIBUTE, Outcome.DEAD_LETTERED.value)
-                letter = self._letter("poison", topic, payload, envelope, exc, attempts=1)
-                await self._dead_letter(letter, replay_of)
-            kind = envelope.type if envelope is not None else "unreadable"
-            EVENTS.labels(self.service, kind, Outcome.DEAD_LETTERED.value).inc()
-            return Outcome.DEAD_LETTERED
+    async def deliver(self, delivery: Delivery) -> Outcome:
+        """Take one message to a final outcome; raises only when cancelled."""
+        handler, topic = delivery.handler, delivery.topic
+        decoded = delivery.decoded
+        if decoded is None:
+            envelope: Envelope | None = None
+            try:
+                envelope = Envelope.from_bytes(delivery.payload)
+                decoded = Decoded(envelope, handler.decode(envelope))
+            except PoisonMessageError as exc:
+                return await self._poison(delivery, envelope, exc)
         started = time.perf_counter()
+        envelope = decoded.envelope
         with tracing.processing(
-            self.service, topic, envelope, handler=handler.name, via=via
+            self.service, topic, envelope, handler=handler.name, via=delivery.via.value
         ) as span:
             async with self._one_at_a_time(envelope.id):
-                outcome = await self._handle_once(
-                    handler, topic, payload, envelope, argument, replay_of=replay_of
-                )
+                outcome = await self._handle_once(delivery, decoded)
             span.set_attribute(OUTCOME_ATTRIBUTE, outcome.value)
         EVENTS.labels(self.service, envelope.type, outcome.value).inc()
         HANDLER_SECONDS.labels(self.service, envelope.type).observe(time.perf_counter() - started)
         return outcome
+
+    async def _poison(
+        self, delivery: Delivery, envelope: Envelope | None, error: PoisonMessageError
+    ) -> Outcome:
+        with tracing.processing(
+            self.service, delivery.topic, envelope, handler=delivery.handler.name,
+            via=delivery.via.value,
+        ) as span:  # fmt: skip
+            tracing.failed(span, error)
+            span.set_attribute(OUTCOME_ATTRIBUTE, Outcome.DEAD_LETTERED.value)
+            await self._dead_letter(
+                self._letter("poison", delivery, envelope, error, attempts=1), delivery.replay_of
+            )
+        kind = envelope.type if envelope is not None else "unreadable"
+        EVENTS.labels(self.service, kind, Outcome.DEAD_LETTERED.value).inc()
+        return Outcome.DEAD_LETTERED
 
     @asynccontextmanager
     async def _one_at_a_time(self, event_id: str) -> AsyncIterator[None]:
@@ -113,64 +174,51 @@ class Pipeline:
             del self._in_flight[event_id]
             done.set()
 
-    async def _handle_once(
-        self,
-        handler: Handler,
-        topic: str,
-        payload: bytes,
-        envelope: Envelope,
-        argument: object,
-        *,
-        replay_of: str | None,
-    ) -> Outcome:
-        if self.dedup is not None:
-            dedup = self.dedup
+    async def _handle_once(self, delivery: Delivery, decoded: Decoded) -> Outcome:
+        envelope, replay_of = decoded.envelope, delivery.replay_of
+        dedup = self.dedup
+        if dedup is not None:
             claim = await until_reachable(
                 lambda: dedup.claim(envelope.id, self.owner), what=f"{self.service} dedup"
             )
             if claim is Claim.DONE:
                 log.info("%s: event %s already handled, skipped", self.service, envelope.id)
                 if replay_of:
-                    await until_reachable(
-                        lambda: self.dead_letters.resolve(replay_of), what="dead letters"
-                    )
+                    await self._resolve(replay_of)
                 return Outcome.DUPLICATE
         try:
-            error, attempts = await self._attempt(handler, argument, envelope)
+            error, attempts = await self._attempt(delivery.handler, decoded)
         except asyncio.CancelledError:
-            if self.dedup is not None:  # let the next delivery proceed at once
-                await asyncio.shield(self.dedup.release(envelope.id))
+            if dedup is not None:  # let the next delivery proceed at once
+                await asyncio.shield(dedup.release(envelope.id))
             raise
 
         if error is None:
-            if self.dedup is not None:
-                dedup = self.dedup
+            if dedup is not None:
                 await until_reachable(lambda: dedup.complete(envelope.id), what="dedup")
             if replay_of:
-                await until_reachable(
-                    lambda: self.dead_letters.resolve(replay_of), what="dead letters"
-                )
+                await self._resolve(replay_of)
             return Outcome.HANDLED
 
-        if self.dedup is not None:
-            dedup = self.dedup
+        if dedup is not None:
             await until_reachable(lambda: dedup.release(envelope.id), what="dedup")
         kind = "poison" if isinstance(error, PoisonMessageError) else "failed"
-        letter = self._letter(kind, topic, payload, envelope, error, attempts=attempts)
+        letter = self._letter(kind, delivery, envelope, error, attempts=attempts)
         await self._dead_letter(letter, replay_of)
         return Outcome.DEAD_LETTERED
 
     async def _attempt(
-        self, handler: Handler, argument: object, envelope: Envelope
+        self, handler: Handler, decoded: Decoded
     ) -> tuple[BaseException | None, int]:
-        policy = handler.retry or self.retry
+        envelope = decoded.envelope
+        policy = handler.retry or self.retry()
         delays = policy.delays()
         attempt = 0
         while True:
             attempt += 1
             try:
                 with handling(envelope):
-                    await handler(argument, envelope)  # type: ignore[arg-type]
+                    await handler(decoded.argument, envelope)
             except Exception as exc:
                 if attempt >= policy.attempts or not policy.is_retryable(exc):
                     tracing.failed(trace.get_current_span(), exc)
@@ -191,8 +239,7 @@ class Pipeline:
     def _letter(
         self,
         kind: str,
-        topic: str,
-        payload: bytes,
+        delivery: Delivery,
         envelope: Envelope | None,
         error: BaseException,
         *,
@@ -200,16 +247,19 @@ class Pipeline:
     ) -> DeadLetter:
         return DeadLetter(
             service=self.service,
-            topic=topic,
+            topic=delivery.topic,
             kind=kind,
             reason=str(error) if kind == "poison" else f"{type(error).__name__}: {error}",
             event_id=envelope.id if envelope else None,
             event_type=envelope.type if envelope else None,
             envelope=envelope.model_dump(mode="json", exclude_none=True) if envelope else None,
-            payload=payload.decode("utf-8", errors="replace"),
+            payload=delivery.payload.decode("utf-8", errors="replace"),
             attempts=attempts,
             **DeadLetter.describe(error),
         )
+
+    async def _resolve(self, replay_of: str) -> None:
+        await until_reachable(lambda: self.dead_letters.resolve(replay_of), what="dead letters")
 
     async def _dead_letter(self, letter: DeadLetter, replay_of: str | None) -> None:
         log.error(
@@ -223,8 +273,8 @@ class Pipeline:
             )
         else:
             await until_reachable(lambda: self.dead_letters.add(letter), what="dead letters")
-        if self.announce is not None:
+        if self.notices is not None:
             try:
-                await self.announce(letter)
+                await self.notices.announce(letter)
             except Exception:  # the stored letter is what counts; the notice is a courtesy
                 log.warning("%s: could not announce dead letter %s", self.service, letter.id)

@@ -1,0 +1,70 @@
+"""The MQTT client's names the rest of the bus uses, so that zmqtt and FastStream are
+touched only inside ``bus/_internal/``: an upgrade of either changes this folder."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+import zmqtt
+from faststream.exceptions import IncorrectState
+
+from bus._internal.broker import make_broker
+
+if TYPE_CHECKING:
+    from bus.settings import BusSettings
+
+Client = zmqtt.MQTTClient
+"""A connected MQTT 5 client."""
+
+Subscription = zmqtt.Subscription
+"""A subscription of a :data:`Client` (``get_message()``, async iteration)."""
+
+Message = zmqtt.Message
+"""One received message (``topic``, ``payload``)."""
+
+Will = zmqtt.Will
+
+QOS1 = zmqtt.QoS.AT_LEAST_ONCE
+
+MQTT_ERRORS: tuple[type[BaseException], ...] = (
+    zmqtt.MQTTError, OSError, TimeoutError, IncorrectState,
+)  # fmt: skip
+"""What a publish, subscribe or connect raises when the broker cannot be reached
+(``IncorrectState``: FastStream's broker has no connection at the moment)."""
+
+
+def will(topic: str, payload: bytes = b"", *, retain: bool = True) -> Will:
+    """A QoS 1 last will on ``topic``."""
+    return zmqtt.Will(topic=topic, payload=payload, qos=QOS1, retain=retain)
+
+
+async def publish_retained(
+    client: Client,
+    topic: str,
+    payload: bytes,
+    *,
+    content_type: str = "application/json",
+    expiry: int | None = None,
+) -> None:
+    """Publish a retained QoS 1 message (empty: delete the retained one) and wait for
+    the PUBACK; ``expiry`` in seconds (MQTT 5 message expiry)."""
+    properties = zmqtt.PublishProperties(content_type=content_type, message_expiry_interval=expiry)
+    await client.publish(topic, payload, qos=QOS1, retain=True, properties=properties)
+
+
+@asynccontextmanager
+async def connected_client(
+    settings: BusSettings, *, within: float = 10.0, client_id: str = ""
+) -> AsyncIterator[Client]:
+    """A short-lived clean-session connection for commands and readers; closed after
+    the block. A broker that does not answer ``within`` seconds raises TimeoutError."""
+    broker = make_broker(settings, client_id=client_id, reconnect=False)
+    try:
+        async with asyncio.timeout(within):
+            client = await broker.connect()
+        yield client
+    finally:
+        await broker.stop()
