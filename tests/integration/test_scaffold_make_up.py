@@ -116,7 +116,7 @@ class Checkout:
 async def processes_under(folder: Path) -> list[tuple[int, str]]:
     """``(pid, command line)`` of every process whose command line names ``folder``."""
     ps = await asyncio.create_subprocess_exec(
-        "ps", "-eo", "pid=,args=", stdout=asyncio.subprocess.PIPE
+        "ps", "-ww", "-eo", "pid=,args=", stdout=asyncio.subprocess.PIPE
     )
     out, _ = await ps.communicate()
     found = []
