@@ -1,5 +1,6 @@
-"""Fixtures that own their real services and reset state for each test.
+"""The test tiers, and fixtures that own their real services and reset state for each test.
 
+A test's folder is its tier (``TIERS``): the markers are set here, nowhere else.
 Tests marked ``connected`` talk to the stack that ``make test`` starts
 (``infra/stack.sh up``); each gets its own MongoDB database and its own
 service names, and leaves no broker session behind.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -20,6 +22,39 @@ from sqlalchemy.engine import make_url
 from bus import BusSettings, Service
 from bus._internal.broker import make_broker
 from tests.spans import Spans, install
+
+TIERS: dict[str, tuple[str, ...]] = {
+    "unit": (),  # in memory, no server
+    "integration": ("connected",),  # the real stack, one part at a time
+    "system": ("connected",),  # the whole reference system, end to end
+    "faults": ("connected", "faults"),  # kill and restart servers of their own
+}
+"""Each folder under tests/ and the markers its tests get."""
+
+SERVER_MARKERS = {"connected", "faults"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by these markers
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test with its folder's tier; refuse a test outside the tiers, and a
+    unit test that asks for servers."""
+    here = Path(__file__).parent
+    for item in items:
+        if not item.path.is_relative_to(here):
+            continue  # collected from elsewhere in the same run: not ours to mark
+        parts = item.path.relative_to(here).parts
+        markers = TIERS.get(parts[0]) if len(parts) > 1 else None
+        if markers is None:
+            folders = ", ".join(f"tests/{folder}" for folder in TIERS)
+            raise pytest.UsageError(f"{item.nodeid}: a test lives in one of {folders}")
+        asked = {mark.name for mark in item.iter_markers()} & SERVER_MARKERS
+        if not markers and asked:
+            raise pytest.UsageError(
+                f"{item.nodeid} is marked {', '.join(sorted(asked))}: a test that needs "
+                "servers goes in tests/integration"
+            )
+        for marker in markers:
+            item.add_marker(marker)
 
 
 @pytest.fixture

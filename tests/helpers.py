@@ -5,8 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
+from prometheus_client import Counter
+from typer.testing import CliRunner, Result
+
+from bus.metrics import EVENTS, JOBS, JOBS_ENQUEUED
+from bus.tools.cli import app
 from contracts import DocumentUploaded
 
 
@@ -36,3 +41,42 @@ def uploaded(n: int = 0, owner: str = "alice") -> DocumentUploaded:
         content_type="text/plain",
         storage_url=f"file:///tmp/chorus/{n}.txt",
     )
+
+
+def bus(*args: str, env: Mapping[str, str | None] | None = None) -> Result:
+    """``bus ARGS`` in this process, through typer's ``CliRunner``: ``exit_code``, and
+    ``stdout`` and ``stderr`` apart. ``env`` is laid over the environment for the call
+    (``None`` removes a variable). An exception the command does not turn into an exit code
+    fails the test with its traceback.
+
+    A command calls ``asyncio.run``: from an async test, run this in a thread
+    (``asyncio.to_thread``), and only for commands that do not open MongoDB, whose
+    client Beanie binds process-wide to the event loop the test's services run in.
+    """
+    return CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
+
+
+def counted(metric: Counter, **labels: str) -> float:
+    """What ``metric`` counted in this process, summed over the samples with ``labels``."""
+    return sum(
+        sample.value
+        for family in metric.collect()
+        for sample in family.samples
+        if sample.name.endswith("_total")
+        and all(sample.labels.get(key) == value for key, value in labels.items())
+    )
+
+
+def settled(service: str, **labels: str) -> float:
+    """Deliveries to ``service`` (in this process) that reached their final outcome,
+    handled, duplicate or dead-lettered: the pipeline counts each once it is done with
+    it, just before the acknowledgement."""
+    return counted(EVENTS, service=service, **labels)
+
+
+def jobs_finished(service: str) -> bool:
+    """Whether every job ``service`` queued (from this process) ended: succeeded, failed
+    for good or skipped as already done, nothing queued or retrying."""
+    final = ("succeeded", "failed", "skipped")
+    ended = sum(counted(JOBS, service=service, outcome=outcome) for outcome in final)
+    return ended >= counted(JOBS_ENQUEUED, service=service, outcome="queued")

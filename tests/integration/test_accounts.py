@@ -19,8 +19,6 @@ from services.accounts.models import RELEASE, RESERVE, Quota, UsageEntry
 from services.accounts.quota import Exceeded, Released, Reserved, release, reserve
 from tests.helpers import eventually
 
-pytestmark = pytest.mark.connected
-
 Sessions = async_sessionmaker[AsyncSession]
 
 

@@ -1,4 +1,10 @@
-"""The command line against the real stack: publish, tail, journal, run."""
+"""The command line against the real stack: publish, tail, journal, run.
+
+``tail``, ``publish`` and ``journal`` run as processes of their own beside the journal
+service this test runs: ``tail`` waits while ``publish`` runs, and ``publish`` (journal
+first) and ``journal`` open MongoDB, whose client Beanie binds to one event loop per
+process. ``bus run`` is a process by nature (SIGINT).
+"""
 
 import asyncio
 import json
@@ -8,13 +14,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from bus import BusSettings, Service
 from services.journal import JournalEntry, create_service
-from tests.helpers import eventually, uploaded
-
-pytestmark = pytest.mark.connected
+from tests.helpers import bus, eventually, uploaded
 
 
 def environment(settings: BusSettings, **extra: str) -> dict[str, str]:
@@ -29,7 +31,8 @@ def environment(settings: BusSettings, **extra: str) -> dict[str, str]:
     return env
 
 
-async def bus(*args: str, env: dict[str, str]) -> asyncio.subprocess.Process:
+async def spawn(*args: str, env: dict[str, str]) -> asyncio.subprocess.Process:
+    """``bus ARGS`` as a process of its own."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -49,14 +52,14 @@ async def test_publish_shows_in_tail_and_in_the_journal(
     await journal.start()
     env = environment(settings)
 
-    tail = await bus("tail", "--json", "--count", "1", "documents.uploaded.v1", env=env)
+    tail = await spawn("tail", "--json", "--count", "1", "documents.uploaded.v1", env=env)
     assert tail.stderr is not None
     assert tail.stdout is not None
     watching = f"watching {settings.wire_topic('documents/uploaded/v1')} ".encode()
     assert watching in await asyncio.wait_for(tail.stderr.readline(), 30)
 
     data = uploaded(5).model_dump_json()
-    published = await bus(
+    published = await spawn(
         "publish", "documents.uploaded.v1", data, "--id", unique("evt"), "--json", env=env
     )
     out, err = await asyncio.wait_for(published.communicate(), 30)
@@ -73,7 +76,7 @@ async def test_publish_shows_in_tail_and_in_the_journal(
         return await JournalEntry.get(sent["id"]) is not None
 
     await eventually(journaled, what="the journal to record the event")
-    listing = await bus("journal", "--json", "--type", "documents.uploaded.v1", env=env)
+    listing = await spawn("journal", "--json", "--type", "documents.uploaded.v1", env=env)
     out, err = await asyncio.wait_for(listing.communicate(), 30)
     assert listing.returncode == 0, err.decode()
     assert [json.loads(line)["id"] for line in out.splitlines()] == [sent["id"]]
@@ -85,7 +88,7 @@ async def test_bus_run_serves_until_interrupted_and_stops_cleanly(
     name = unique("journal")
     ready = tmp_path / "ready"
     env = environment(settings, CHORUS_TEST_SERVICE_NAME=name)
-    process = await bus(
+    process = await spawn(
         "run",
         "tests.integration.served_journal:service",
         "--instance",
@@ -106,3 +109,24 @@ async def test_bus_run_serves_until_interrupted_and_stops_cleanly(
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+VALID = {
+    "document_id": "9b2f0b7e-4a51-4c1e-9d57-0f6b5b7a1e11",
+    "owner": "alice",
+    "filename": "a.txt",
+    "size_bytes": 12,
+    "content_type": "text/plain",
+    "storage_url": "file:///tmp/a.txt",
+}
+
+
+def test_publish_reports_an_unreachable_broker(tmp_path: Path) -> None:
+    # Journal first: the event is written to the stack's MongoDB before the broker is tried.
+    data = tmp_path / "event.json"
+    data.write_text(json.dumps(VALID))
+    env: dict[str, str | None] = {key: None for key in os.environ if key.startswith("BUS_")}
+    env["BUS_MQTT_URL"] = "mqtt://127.0.0.1:9"
+    result = bus("publish", "documents.uploaded.v1", f"@{data}", env=env)
+    assert result.exit_code == 1
+    assert "cannot reach a server of the stack" in result.stderr

@@ -7,13 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import socket
-import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from unittest import mock
 
 import pytest
 import zmqtt
@@ -22,6 +21,7 @@ from aiosmtpd.smtp import SMTP, Session
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from typer.testing import Result
 
 from bus import BusSettings, Publisher, Service
 from bus._internal.broker import make_broker
@@ -32,9 +32,7 @@ from services.accounts import AccountsReader, AccountsSettings, create_user
 from services.accounts import create_service as create_accounts
 from services.notifier import NotifierSettings
 from services.notifier import create_service as create_notifier
-from tests.helpers import eventually
-
-pytestmark = pytest.mark.connected
+from tests.helpers import bus, eventually
 
 
 class WidgetSettings(BaseSettings):
@@ -49,10 +47,9 @@ class WidgetSettings(BaseSettings):
 
 LIVE = {"greeting", "batch_size"}
 
-service = Service(
-    os.environ.get("CHORUS_TEST_SERVICE_NAME", "widget"), config=WidgetSettings(), live=LIVE
-)
-"""What ``bus config`` loads in a subprocess, under the test's service name."""
+service = Service("widget", config=WidgetSettings(), live=LIVE)
+"""What ``bus config`` loads as ``LOADABLE``; ``bus_config`` puts one under the test's
+service name in its place."""
 
 LOADABLE = "tests.integration.test_config:service"
 
@@ -72,21 +69,17 @@ async def retained(settings: BusSettings) -> AsyncIterator[list[str]]:
         await write_overrides(settings, name, {})
 
 
-async def bus_config(
-    settings: BusSettings, name: str, *args: str
-) -> subprocess.CompletedProcess[str]:
+async def bus_config(settings: BusSettings, name: str, *args: str) -> Result:
+    """``bus config ARGS`` against the test's broker and namespace, with ``LOADABLE`` the
+    widget named ``name``; in a thread, beside the services running in this event loop."""
     env = {
-        **os.environ,
         "BUS_MQTT_URL": settings.mqtt_url,
         "BUS_NAMESPACE": settings.namespace,
         "BUS_MONGO_URL": settings.mongo_url,
-        "CHORUS_TEST_SERVICE_NAME": name,
     }
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "bus", "config", *args],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    loadable = Service(name, config=WidgetSettings(), live=LIVE)
+    with mock.patch.object(sys.modules[__name__], "service", loadable):
+        return await asyncio.to_thread(bus, "config", *args, env=env)
 
 
 def logged(caplog: pytest.LogCaptureFixture, level: int, text: str) -> Callable[[], bool]:
@@ -119,7 +112,7 @@ async def test_a_change_set_with_the_cli_reaches_a_running_service(
     await running.start()
 
     result = await bus_config(settings, name, "set", LOADABLE, "batch_size=3", "greeting=good day")
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     assert f"{name}: batch_size=3 (running replicas apply it live)" in result.stdout
 
     await eventually(lambda: config.batch_size == 3, what="the new batch size in force")
@@ -132,7 +125,7 @@ async def test_a_change_set_with_the_cli_reaches_a_running_service(
     assert json.loads(shown.stdout) == {"batch_size": 3, "greeting": "good day"}
 
     result = await bus_config(settings, name, "unset", LOADABLE, "greeting")
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     await eventually(lambda: config.greeting == "hello", what="the service's own greeting again")
     assert config.batch_size == 3
 
@@ -153,7 +146,7 @@ async def test_an_invalid_value_is_refused_by_the_cli_and_by_a_running_service(
     await eventually(lambda: config.batch_size == 5, what="a valid change in force")
 
     result = await bus_config(settings, name, "set", LOADABLE, "batch_size=0", "greeting=bye")
-    assert result.returncode == 2
+    assert result.exit_code == 2
     assert "batch_size: Input should be greater than or equal to 1 (got 0)" in result.stderr
     assert "nothing was published" in result.stderr
     assert await read_overrides(settings, name) == {"batch_size": 5}

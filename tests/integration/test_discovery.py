@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import signal
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,8 +19,7 @@ from bus.constants import PRESENCE_TOPIC
 from bus.discovery import Presence, PresenceFeed, Roster, presence_feed, read_presence
 from contracts import DocumentInspected, DocumentUploaded
 from tests.faults.conftest import ServiceProcess, consumer_env
-
-pytestmark = pytest.mark.connected
+from tests.helpers import bus as run_bus
 
 KEEPALIVE = 2
 """Seconds; Mosquitto gives up on a silent connection after 1.5 times this and sends its will."""
@@ -224,13 +222,10 @@ async def test_bus_graph_live_draws_the_running_services(
 
 
 async def bus(*args: str, settings: BusSettings) -> str:
-    """Run ``bus ARGS`` against the test's broker and namespace; its stdout."""
-    env = dict(os.environ, BUS_MQTT_URL=settings.mqtt_url, BUS_NAMESPACE=settings.namespace)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bus", *args, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 0, err.decode()
-    assert "Traceback" not in err.decode()
-    return out.decode()
+    """Run ``bus ARGS`` against the test's broker and namespace; its stdout. In a thread,
+    beside the services running in this event loop (the commands read the broker only)."""
+    env = {"BUS_MQTT_URL": settings.mqtt_url, "BUS_NAMESPACE": settings.namespace}
+    result = await asyncio.to_thread(run_bus, *args, env=env)
+    assert result.exit_code == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    return result.stdout

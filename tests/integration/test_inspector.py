@@ -6,7 +6,6 @@ writes before it sends (journal-first), so no journal service needs to run.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -20,9 +19,7 @@ from bus.journal import JournalEntry
 from contracts import QuotaReserved
 from services.inspector import create_service
 from services.storage import LocalStorage
-from tests.helpers import eventually
-
-pytestmark = pytest.mark.connected
+from tests.helpers import eventually, jobs_finished, settled
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
@@ -62,6 +59,16 @@ async def by_document(event_type: str) -> dict[str, list[dict[str, Any]]]:
     for envelope in await journal(event_type):
         found.setdefault(envelope["data"]["document_id"], []).append(envelope)
     return found
+
+
+async def all_done(name: str, *, deliveries: int) -> None:
+    """Wait until each delivery to the inspector ``name`` ended and every job it queued
+    finished: a second run would be queued while a delivery is handled, and its events
+    would be in the journal (published journal first) once it finished."""
+    await eventually(
+        lambda: settled(name) >= deliveries, within=30, what=f"{deliveries} deliveries to end"
+    )
+    await eventually(lambda: jobs_finished(name), within=30, what="every queued job to finish")
 
 
 async def start(services: list[Service], *replicas: Service) -> None:
@@ -144,7 +151,8 @@ async def test_the_same_document_asked_for_three_times_is_inspected_once(
     unique: Callable[[str], str],
     storage: LocalStorage,
 ) -> None:
-    await start(services, create_service(unique("inspector"), settings, storage=storage))
+    name = unique("inspector")
+    await start(services, create_service(name, settings, storage=storage))
     event = await stored(storage, "english.txt")
     async with Publisher(settings=settings) as publisher:
         first = await publisher.publish(event)
@@ -155,7 +163,7 @@ async def test_the_same_document_asked_for_three_times_is_inspected_once(
         return len(await journal("documents.inspected.v1")) >= 1
 
     await eventually(inspected, within=30, what="the document to be inspected")
-    await asyncio.sleep(1.5)  # time for a second run, if there were one
+    await all_done(name, deliveries=3)
     assert len(await journal("documents.inspected.v1")) == 1
     assert len(await journal("jobs.succeeded.v1")) == 1
     assert len(await journal("jobs.progressed.v1")) == 5
@@ -185,7 +193,7 @@ async def test_two_replicas_inspect_ten_documents_once_each(
         return len(await journal("documents.inspected.v1")) >= 10
 
     await eventually(all_inspected, within=60, what="10 documents to be inspected")
-    await asyncio.sleep(1.5)
+    await all_done(name, deliveries=20)
     inspected = await by_document("documents.inspected.v1")
     assert set(inspected) == {str(event.document_id) for event in events}
     assert Counter(len(each) for each in inspected.values()) == Counter({1: 10})

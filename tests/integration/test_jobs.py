@@ -6,15 +6,12 @@ import sys
 from collections import Counter
 from collections.abc import Callable
 
-import pytest
-
 from bus import BusSettings, Envelope, Publisher, RetryPolicy, Service
 from bus.deadletters import StoredDeadLetter
 from bus.jobs import JobContext
+from bus.journal import JournalEntry
 from contracts import DocumentUploaded, JobFailed, JobProgressed, JobSucceeded
-from tests.helpers import eventually, uploaded
-
-pytestmark = pytest.mark.connected
+from tests.helpers import eventually, jobs_finished, settled, uploaded
 
 FAST = RetryPolicy(attempts=3, initial_delay=0.01, max_delay=0.02)
 
@@ -39,6 +36,24 @@ def inspector(
         await service.enqueue(inspect, key=document_id, document_id=document_id, pages=2)
 
     return service
+
+
+async def all_done(name: str, watcher: str, *, deliveries: int) -> None:
+    """Wait until each delivery to ``name`` ended, every job it queued finished, and the
+    watcher had each job event published (journal first, so the journal holds them all):
+    a second run would be queued while a delivery is handled, and have reported by then."""
+    await eventually(lambda: settled(name) >= deliveries, what=f"{deliveries} deliveries to end")
+    await eventually(lambda: jobs_finished(name), what="every queued job to finish")
+
+    async def watched_all() -> bool:
+        for event in (JobProgressed, JobSucceeded, JobFailed):
+            kind = event.contract.type
+            published = await JournalEntry.find(JournalEntry.type == kind).count()
+            if settled(watcher, type=kind) < published:
+                return False
+        return True
+
+    await eventually(watched_all, what="the watcher to have every job event")
 
 
 def collector(name: str, settings: BusSettings) -> tuple[Service, list[Envelope]]:
@@ -77,7 +92,7 @@ async def test_a_job_asked_for_many_times_by_two_replicas_runs_once_and_reports(
         return [e for e in seen if e.type == "jobs.succeeded.v1"]
 
     await eventually(lambda: len(succeeded()) >= 10, what="10 jobs to succeed")
-    await asyncio.sleep(1.0)
+    await all_done(name, watcher.name, deliveries=20)
     print(f"asked 20 times for 10 jobs: ran {runs.total()}, succeeded {len(succeeded())}")
     assert runs.total() == 10
     assert max(runs.values()) == 1
@@ -120,7 +135,7 @@ async def test_a_failed_job_is_dead_lettered_blocks_its_key_and_reruns_on_replay
     # The failure is kept: asking again for the same document does not run the job again.
     async with Publisher(settings=settings) as publisher:
         await publisher.publish(event)
-    await asyncio.sleep(1.0)
+    await all_done(service.name, watcher.name, deliveries=2)
     assert len([e for e in seen if e.type == "jobs.failed.v1"]) == 1
 
     broken.clear()
@@ -129,6 +144,8 @@ async def test_a_failed_job_is_dead_lettered_blocks_its_key_and_reruns_on_replay
         BUS_NAMESPACE=settings.namespace,
         BUS_REDIS_URL=settings.redis_url,
     )  # fmt: skip
+    # A process of its own: the command opens MongoDB, and Beanie binds its client to one
+    # event loop per process (this test's services use it in this one).
     replay = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bus", "dlq", "replay", letter.id, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,

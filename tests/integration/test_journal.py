@@ -2,13 +2,9 @@
 
 from collections.abc import Callable
 
-import pytest
-
 from bus import BusSettings, Publisher, Service
 from services.journal import JournalEntry, create_service
 from tests.helpers import eventually, uploaded
-
-pytestmark = pytest.mark.connected
 
 
 async def test_an_event_published_twice_is_journaled_once(

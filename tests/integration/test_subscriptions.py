@@ -4,14 +4,10 @@ import asyncio
 from collections import Counter
 from collections.abc import Callable
 
-import pytest
-
 from bus import BusSettings, JobContext, Publisher, Service
 from bus.jobs.declare import JobFunc
 from contracts import DocumentUploaded
-from tests.helpers import eventually, uploaded
-
-pytestmark = pytest.mark.connected
+from tests.helpers import eventually, jobs_finished, settled, uploaded
 
 
 def counting_service(
@@ -157,5 +153,10 @@ async def test_namespaces_share_a_redis_without_sharing_records_jobs_or_sessions
 
     expected = {(n, kind) for n in namespaces for kind in ("event", "job")}
     await eventually(lambda: set(done) == expected, what="each deployment's event and job")
-    await asyncio.sleep(0.5)  # nothing more arrives: neither took the other's work
+    # Nothing more arrives: neither took the other's work. Both deployments carry one
+    # name, so the counts cover both: every delivery ended, every queued job finished.
+    await eventually(lambda: settled(name) >= 2, what="both deliveries to end")
+    await eventually(lambda: jobs_finished(name), what="both jobs to finish")
     assert sorted(done) == sorted(expected)
+    # The same event id: a copy of the other's event would be skipped, not handled.
+    assert settled(name) == 2, "a deployment got the other's event"

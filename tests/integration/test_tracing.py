@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pytest
 from opentelemetry import trace
 
 from bus import BusSettings, Publisher, RetryPolicy, Service
@@ -14,8 +13,6 @@ from bus.deadletters.store import request_replays
 from contracts import DocumentUploaded
 from tests.helpers import eventually, uploaded
 from tests.spans import Spans
-
-pytestmark = pytest.mark.connected
 
 
 def _deliveries(spans: Spans, event_id: str) -> list[tuple[str, str, int]]:

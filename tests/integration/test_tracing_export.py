@@ -19,8 +19,6 @@ from tests.faults.conftest import ServiceProcess, consumer_env
 from tests.helpers import eventually, uploaded
 from tests.spans import Spans
 
-pytestmark = pytest.mark.connected
-
 SERVICE = "tests.integration.logging_service:service"
 
 

@@ -6,14 +6,11 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import aiomqtt
-import pytest
 from paho.mqtt.properties import Properties
 
 from bus import BusSettings, Envelope, Publisher, Service
 from contracts import DocumentUploaded
 from tests.helpers import uploaded
-
-pytestmark = pytest.mark.connected
 
 
 async def test_a_handler_publishes_cloudevents_with_correlation_and_causation(

@@ -3,18 +3,20 @@ nothing behind: no stored bytes, no event."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
+from uuid import uuid4
 
 import httpx
 import pytest
 
 from bus.journal import JournalEntry
+from contracts import DocumentContentDeleted
 from services.accounts import Identity
 from services.gateway.tokens import TokenStore
-from tests.pipeline.conftest import SAMPLES, UPLOAD_LIMIT, Pipeline
+from tests.helpers import eventually
+from tests.system.conftest import SAMPLES, UPLOAD_LIMIT, Pipeline
 
-pytestmark = [pytest.mark.connected, pytest.mark.timeout(120)]
+pytestmark = pytest.mark.timeout(120)
 
 
 def refused(answer: httpx.Response, status: int, error: str) -> None:
@@ -26,7 +28,17 @@ def refused(answer: httpx.Response, status: int, error: str) -> None:
 
 
 async def nothing_left(pipeline: Pipeline) -> None:
-    await asyncio.sleep(0.3)  # an event would be journaled (publisher-first) before this
+    """No bytes stored and no DocumentUploaded after the refusals. A refusal answers once the
+    request is done with the bytes; the gateway publishes journal first, in order: once an
+    event it publishes now is in the journal, one that a refused request sent would be too."""
+    marker = await pipeline.gateway.publish(
+        DocumentContentDeleted(document_id=uuid4(), storage_url="file:///nothing", reason="marker")
+    )
+
+    async def journaled() -> bool:
+        return await JournalEntry.get(marker.id) is not None
+
+    await eventually(journaled, what="the gateway's later event in the journal")
     assert pipeline.stored_blobs() == []
     assert await JournalEntry.find(JournalEntry.type == "documents.uploaded.v1").count() == 0
 
@@ -42,13 +54,17 @@ async def test_missing_unknown_and_expired_tokens_are_refused(pipeline: Pipeline
     async with pipeline.client("not-a-token") as http:
         refused(await http.get("/documents"), 401, "invalid_token")
 
-    assert pipeline.gateway.redis is not None
-    short = await TokenStore(pipeline.gateway.redis, ttl=1).issue(
-        Identity(user_id=user.user_id, email=user.email)
-    )
+    stores = pipeline.gateway.replica.stores
+    assert stores is not None
+    tokens = TokenStore(stores.redis, ttl=1)
+    short = await tokens.issue(Identity(user_id=user.user_id, email=user.email))
     async with pipeline.client(short) as http:
         assert (await http.get("/documents")).status_code == 200
-        await asyncio.sleep(1.5)
+
+        async def expired() -> bool:
+            return await tokens.resolve(short) is None
+
+        await eventually(expired, within=5, what="Redis to expire the token")
         refused(await http.get("/documents"), 401, "invalid_token")
 
 

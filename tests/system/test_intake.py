@@ -14,9 +14,9 @@ from bus.journal import JournalEntry, chain
 from services.accounts import AccountsReader
 from services.catalog import CatalogEntry
 from tests.helpers import eventually
-from tests.pipeline.conftest import SAMPLES, Pipeline
+from tests.system.conftest import SAMPLES, Pipeline
 
-pytestmark = [pytest.mark.connected, pytest.mark.timeout(180)]
+pytestmark = pytest.mark.timeout(180)
 
 TERMINAL = {"ready", "rejected", "failed"}
 

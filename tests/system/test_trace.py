@@ -12,11 +12,11 @@ from opentelemetry.trace import SpanKind, format_trace_id
 from bus import Envelope, tracing
 from bus.journal import JournalEntry, chain
 from tests.helpers import eventually
-from tests.pipeline.conftest import Pipeline
-from tests.pipeline.test_intake import journaled, settle, upload
 from tests.spans import Spans
+from tests.system.conftest import Pipeline
+from tests.system.test_intake import journaled, settle, upload
 
-pytestmark = [pytest.mark.connected, pytest.mark.timeout(180)]
+pytestmark = pytest.mark.timeout(180)
 
 EVERY_SERVICE = {"gateway", "accounts", "inspector", "catalog", "notifier", "journal"}
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,12 +14,12 @@ import pytest
 import yaml
 
 import contracts
-from bus.tools.asyncapi import build_document, render_html, to_json, to_yaml
 from bus.envelope import Envelope
-from bus.tools.graph import load_services, reference_names
 from bus.service import Service
+from bus.tools.asyncapi import build_document, render_html, to_json, to_yaml
+from bus.tools.graph import load_services, reference_names
 from contracts import DocumentUploaded, Event
-from tests.helpers import uploaded
+from tests.helpers import bus, uploaded
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC_SCHEMA = Path(__file__).parent / "data" / "asyncapi-3.0.0.json"
@@ -212,12 +210,10 @@ def test_a_service_using_an_unknown_contract_is_refused() -> None:
         build_document([lonely], contracts=[contracts.DocumentReady])
 
 
-def test_bus_docs_writes_the_three_files(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "bus", "docs", "--output-dir", str(tmp_path / "out")],
-        capture_output=True, text=True, timeout=120, cwd=ROOT, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
+def test_bus_docs_writes_the_three_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    result = bus("docs", "--output-dir", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.stderr
     written = json.loads((tmp_path / "out" / "asyncapi.json").read_text())
     assert yaml.safe_load((tmp_path / "out" / "asyncapi.yaml").read_text()) == written
     assert "<h1>" in (tmp_path / "out" / "asyncapi.html").read_text()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -38,6 +36,7 @@ from contracts import (
     QuotaReleased,
     QuotaReserved,
 )
+from tests.helpers import bus
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -269,16 +268,16 @@ def test_the_html_page_is_self_contained(reference: Graph) -> None:
 # -- the command -------------------------------------------------------------
 
 
-def bus(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bus", *args],
-        capture_output=True, text=True, timeout=120, cwd=cwd, check=False,
-    )  # fmt: skip
+@pytest.fixture
+def at_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In the repository's root, where the command finds infra/services.txt."""
+    monkeypatch.chdir(ROOT)
 
 
+@pytest.mark.usefixtures("at_root")
 def test_bus_graph_prints_mermaid_and_warns_on_stderr() -> None:
     result = bus("graph")
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith("flowchart LR\n")
     assert "every_event -.-> svc_journal" in result.stdout
     assert "warning: notifications.sent.v1 (NotificationSent) is produced by notifier" in (
@@ -287,18 +286,20 @@ def test_bus_graph_prints_mermaid_and_warns_on_stderr() -> None:
     assert "warning:" not in result.stdout
 
 
+@pytest.mark.usefixtures("at_root")
 def test_bus_graph_writes_each_format(tmp_path: Path) -> None:
     for fmt, marker in (("dot", "digraph chorus {"), ("html", "<svg"), ("svg", "<svg")):
         out = tmp_path / f"graph.{fmt}"
         result = bus("graph", "--format", fmt, "--output", str(out))
-        assert result.returncode == 0, result.stderr
+        assert result.exit_code == 0, result.stderr
         assert result.stdout == ""
         assert marker in out.read_text()
 
 
+@pytest.mark.usefixtures("at_root")
 def test_bus_graph_takes_services_by_name_and_by_module() -> None:
     result = bus("graph", "--service", "gateway,notifier", "--service", "services.accounts:service")
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     assert "svc_gateway --> ev_documents_uploaded_v1" in result.stdout
     assert "ev_documents_uploaded_v1 --> svc_accounts" in result.stdout
     assert "svc_catalog" not in result.stdout
@@ -314,16 +315,20 @@ def test_bus_graph_takes_services_by_name_and_by_module() -> None:
         (["--service", "journal", "--service", "journal"], 1, "named more than once: journal"),
     ],
 )
+@pytest.mark.usefixtures("at_root")
 def test_bus_graph_refuses_clearly(args: list[str], code: int, message: str) -> None:
     result = bus("graph", *args)
-    assert result.returncode == code
+    assert result.exit_code == code
     assert message in " ".join(result.stderr.split())
     assert "Traceback" not in result.stderr
 
 
-def test_bus_graph_needs_a_service_list_outside_the_repository(tmp_path: Path) -> None:
-    result = bus("graph", cwd=tmp_path)
-    assert result.returncode == 1
+def test_bus_graph_needs_a_service_list_outside_the_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = bus("graph")
+    assert result.exit_code == 1
     assert "no infra/services.txt here" in result.stderr
 
 

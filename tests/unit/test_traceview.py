@@ -22,9 +22,9 @@ from rich.console import Console
 from typer.testing import CliRunner, Result
 
 from bus import RetryPolicy, Service, tracing
-from bus.tools.cli import app
 from bus.logs import JsonFormatter
 from bus.testing import in_memory
+from bus.tools.cli import app
 from bus.tools.traceview import (
     SpanLines,
     SpanNode,

@@ -1,5 +1,5 @@
 """The trace context in the CloudEvents envelope, and the spans of handling, on the in-memory
-broker (the real services' traces are in tests/pipeline/test_trace.py)."""
+broker (the real services' traces are in tests/system/test_trace.py)."""
 
 from __future__ import annotations
 
