@@ -1,7 +1,7 @@
 """The event journal: every domain event's envelope, stored whole, keyed by its id.
 
 The journal service writes it; any service reads it to catch up on events the
-broker dropped for it (see :mod:`bus.catchup`); ``bus journal`` lists it.
+broker dropped for it (see :mod:`bus.runtime.catchup`); ``bus journal`` lists it.
 """
 
 from __future__ import annotations

@@ -272,7 +272,8 @@ class Service:
 
     @property
     def started(self) -> bool:
-        return self._replica is not None
+        """Whether a replica runs: its stores are open and its pipeline is built."""
+        return self._replica is not None and self._replica.running
 
     async def start(self, *, consume: bool = True, work: bool = False) -> None:
         """Open the stores, run the startup hooks, connect, and start consuming.
@@ -285,6 +286,10 @@ class Service:
         try:
             await replica.start()
         except BaseException:
+            try:  # whatever it had started: connections, subscriptions, tasks
+                await replica.stop()
+            except Exception:
+                log.exception("%s: cleaning up after a failed start failed", self.name)
             self._replica = None
             raise
 
@@ -293,10 +298,8 @@ class Service:
         close the stores."""
         if self._replica is None:
             return
-        try:
-            await self._replica.stop()
-        finally:
-            self._replica = None
+        await self._replica.stop()  # on an error, stop() may be called again
+        self._replica = None
 
     # -- publishing ------------------------------------------------------
 

@@ -68,7 +68,7 @@ async def in_memory(service: Service, *, run_hooks: bool = False) -> AsyncIterat
     bus = InMemoryBus(service)
     replica = Replica(service)
     broker = replica.build_broker()
-    replica.build_pipeline(bus.dead_letters, dedup=False)
+    replica.build_pipeline(bus.dead_letters, dedup=False, announce=False)
 
     async def spy(message: Received) -> None:
         with suppress(EnvelopeError):
@@ -81,6 +81,9 @@ async def in_memory(service: Service, *, run_hooks: bool = False) -> AsyncIterat
         for hook in service.startup_hooks:
             await hook()
     async with in_memory_broker(broker):
+        replica.running = True
+        assert replica.outbox is not None
+        replica.outbox.opened = True
         service._replica = replica  # the seam: a replica started without stores
         try:
             yield bus

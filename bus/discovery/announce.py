@@ -200,14 +200,15 @@ class Announcer:
         while True:
             await asyncio.sleep(self._interval)
             if self.connected():
-                await self.announce()
+                try:
+                    await self.announce()
+                except Exception:  # a bug here must not end the heartbeat for good
+                    log.exception("presence heartbeat on %s failed", self.topic)
 
     async def _publish(self, payload: bytes, *, expiry: int | None) -> bool:
         try:
             async with asyncio.timeout(PUBLISH_TIMEOUT):
-                await publish_retained(
-                    raw_client(self.broker), self.topic, payload, expiry=expiry
-                )
+                await publish_retained(raw_client(self.broker), self.topic, payload, expiry=expiry)
         except MQTT_ERRORS as exc:
             log.debug("presence publish on %s failed: %r", self.topic, exc)
             return False

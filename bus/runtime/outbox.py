@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from bus._internal.broker import send, send_bytes
 from bus.constants import DEAD_LETTER_TOPIC
+from bus.errors import BusNotStartedError
 from bus.journal import record
 
 if TYPE_CHECKING:
@@ -33,11 +34,15 @@ class Outbox:
         self.settings = settings
         self.journal_first = journal and settings.journal_first
         self._notices = settings.wire_topic(DEAD_LETTER_TOPIC.format(service=service))
+        self.opened = False
+        """Set once the broker is started: nothing is journaled before it can be sent."""
 
     async def send(self, envelope: Envelope, topic: str) -> None:
         """Journal the envelope (``journal_first``), then publish it on ``topic`` (as it
         travels) and wait for the PUBACK: an event the broker acknowledged and lost
         before saving is still in the journal for consumers' catch-up."""
+        if not self.opened:
+            raise BusNotStartedError("publishing before the broker connection is started")
         if self.journal_first:
             await record(envelope)
         await send(self.broker, envelope, topic)

@@ -55,6 +55,8 @@ class Replica:
         self.work = work and bool(service.jobs)
         self.client_id = service.client_id if consume else f"{service.client_id}-worker"
         self.started_at = datetime.now(UTC)
+        self.running = False
+        """Stores open and pipeline built (``/healthz``), until :meth:`stop` begins."""
         self.stores: Stores | None = None
         self.pipeline: Pipeline | None = None
         self.broker: Broker | None = None
@@ -75,9 +77,11 @@ class Replica:
             raise BusNotStartedError(f"{self.service.name} is not started")
         return await self.pipeline.deliver(delivery)
 
-    def build_pipeline(self, dead_letters: DeadLetterSink, *, dedup: bool = True) -> Pipeline:
-        """The pipeline (after :meth:`build_broker`, whose outbox announces dead letters),
-        with the service's dedup records in Redis (``dedup``)."""
+    def build_pipeline(
+        self, dead_letters: DeadLetterSink, *, dedup: bool = True, announce: bool = True
+    ) -> Pipeline:
+        """The pipeline, with the service's dedup records in Redis (``dedup``); after
+        :meth:`build_broker`, whose outbox announces dead letters (``announce``)."""
         deduplicator = None
         if dedup:
             stores = self._require_stores()
@@ -88,7 +92,8 @@ class Replica:
         service = self.service
         self.pipeline = Pipeline(
             service=service.name, owner=self.client_id, retry=lambda: service.retry,
-            dead_letters=dead_letters, dedup=deduplicator, notices=self.outbox,
+            dead_letters=dead_letters, dedup=deduplicator,
+            notices=self.outbox if announce else None,
         )  # fmt: skip
         return self.pipeline
 
@@ -119,6 +124,11 @@ class Replica:
             publish=service.publish, keep_result=self.settings.dedup_ttl,
             max_jobs=max_jobs, burst=burst,
         )  # fmt: skip
+
+    def _require_outbox(self) -> Outbox:
+        if self.outbox is None:
+            raise BusNotStartedError(f"{self.service.name} is not started")
+        return self.outbox
 
     def _require_stores(self) -> Stores:
         if self.stores is None:
@@ -154,13 +164,16 @@ class Replica:
     async def start(self) -> None:
         """Config, stores, startup hooks, broker, catch-up, worker, started hooks, presence."""
         service, settings = self.service, self.settings
+        self.started_at = datetime.now(UTC)
         await self.config.load()  # before anything is built from the settings
         self.stores = await Stores.open(settings, service.documents)
         broker = self.build_broker()
         self.build_pipeline(MongoDeadLetters())
+        self.running = True
         for hook in service.startup_hooks:
             await hook()
         await broker.start()
+        self._require_outbox().opened = True
         self.watcher = watcher = ConnectionWatcher(broker)
         watcher.start()
         await self.config.follow(raw_client(broker))
@@ -194,6 +207,9 @@ class Replica:
         """Stop consuming and working, keep the broker session, run the shutdown hooks,
         close the stores; in the reverse order of :meth:`start`."""
         service = self.service
+        self.running = False
+        if self.watcher is not None:  # no reconnection handled from here on
+            await self.watcher.stop()
         if self.announcer is not None:
             await self.announcer.stop()  # clears the presence while still connected
             self.announcer = None
@@ -206,9 +222,7 @@ class Replica:
         if self.worker is not None:
             await self.worker.stop()
             self.worker = None
-        if self.watcher is not None:
-            await self.watcher.stop()
-            self.watcher = None
+        self.watcher = None
         if self.broker is not None:
             await self.inbox.detach()
             await self.broker.stop()
