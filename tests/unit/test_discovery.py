@@ -265,9 +265,7 @@ async def test_health_checks_never_raise(monkeypatch: pytest.MonkeyPatch) -> Non
             raise OSError("connection refused")
 
     assert await check_health(broker=False) == Health(broker=False)
-    health = await check_health(
-        broker=False, redis=cast(Any, Hanging()), mongo=cast(Any, Broken())
-    )
+    health = await check_health(broker=False, redis=cast(Any, Hanging()), mongo=cast(Any, Broken()))
     assert health == Health(broker=False, redis=False, mongo=False)
 
 
