@@ -9,7 +9,7 @@ from tests.faults.consumer import create_consumer
 from tests.faults.counting import tally, wait_for_effects
 from tests.helpers import uploaded
 
-pytestmark = [pytest.mark.connected, pytest.mark.faults, pytest.mark.timeout(300)]
+pytestmark = pytest.mark.timeout(300)
 
 EVENTS = 1000
 

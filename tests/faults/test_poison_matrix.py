@@ -16,7 +16,7 @@ from tests.faults.consumer import create_consumer
 from tests.faults.counting import wait_for_effects
 from tests.helpers import eventually, uploaded
 
-pytestmark = [pytest.mark.connected, pytest.mark.faults, pytest.mark.timeout(300)]
+pytestmark = pytest.mark.timeout(300)
 
 TOPIC = "documents/uploaded/v1"
 VALID_DATA = json.loads(uploaded().model_dump_json())

@@ -13,7 +13,7 @@ from bus.jobs import JobContext
 from tests.faults.conftest import PrivateStack
 from tests.helpers import eventually
 
-pytestmark = [pytest.mark.connected, pytest.mark.faults, pytest.mark.timeout(300)]
+pytestmark = pytest.mark.timeout(300)
 
 JOBS = 120
 

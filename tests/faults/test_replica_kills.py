@@ -14,7 +14,7 @@ from tests.faults.consumer import Effect, Reapplied, create_consumer
 from tests.faults.counting import tally, wait_for_effects
 from tests.helpers import eventually, uploaded
 
-pytestmark = [pytest.mark.connected, pytest.mark.faults, pytest.mark.timeout(300)]
+pytestmark = pytest.mark.timeout(300)
 
 EVENTS = 3000
 KILLS_AT = (600, 1400, 2200)

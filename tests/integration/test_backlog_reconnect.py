@@ -35,7 +35,7 @@ from contracts import (
 from tests.faults.conftest import PrivateStack
 from tests.helpers import uploaded
 
-pytestmark = [pytest.mark.connected, pytest.mark.timeout(300)]
+pytestmark = pytest.mark.timeout(300)
 
 BACKLOG = 3000
 IN_FLIGHT = 90  # Mosquitto disconnects a publisher with more than 100 QoS 1 in flight

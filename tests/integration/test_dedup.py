@@ -17,8 +17,6 @@ from bus import BusSettings
 from bus.constants import CLAIM_KEY, DONE_KEY
 from bus.dedup import Claim, Deduplicator
 
-pytestmark = pytest.mark.connected
-
 TTL = 600
 EVENT = "event-1"
 

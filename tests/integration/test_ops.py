@@ -14,8 +14,6 @@ from contracts import DocumentUploaded
 from tests.faults.conftest import free_port
 from tests.helpers import eventually, uploaded
 
-pytestmark = pytest.mark.connected
-
 
 async def test_health_readiness_and_metrics_of_a_running_service(
     settings: BusSettings, services: list[Service], unique: Callable[[str], str]

@@ -30,8 +30,6 @@ from bus._internal.broker import make_broker
 from contracts import NotificationSent
 from tests.helpers import eventually
 
-pytestmark = pytest.mark.connected
-
 ROOT = Path(__file__).resolve().parents[2]
 
 EVENT = NotificationSent

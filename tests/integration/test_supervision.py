@@ -26,8 +26,6 @@ import pytest
 from bus import BusSettings
 from tests.helpers import eventually
 
-pytestmark = pytest.mark.connected
-
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES_SH = ROOT / "infra" / "services.sh"
 

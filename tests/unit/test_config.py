@@ -4,12 +4,11 @@ own settings, validation, what applies live, and the command line's refusals."""
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 
 import pytest
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from typer.testing import Result
 
 from bus import RetryPolicy, Service
 from bus.config import RETRY_KEYS, ConfigError, ConfigWatcher, Edit, parse_assignments
@@ -20,7 +19,7 @@ from services.accounts import AccountsSettings
 from services.accounts import create_service as create_accounts
 from services.notifier import Mailer, NotifierSettings
 from services.notifier import create_service as create_notifier
-from tests.helpers import uploaded
+from tests.helpers import bus, uploaded
 
 
 class WidgetSettings(BaseSettings):
@@ -37,7 +36,7 @@ class WidgetSettings(BaseSettings):
 LIVE = {"greeting", "batch_size"}
 
 service = Service("widget", config=WidgetSettings(), live=LIVE)
-"""For ``bus config`` in a subprocess (``tests.unit.test_config:service``)."""
+"""For ``bus config`` (``tests.unit.test_config:service``)."""
 
 
 def widget(**values: object) -> tuple[Service, WidgetSettings]:
@@ -276,13 +275,9 @@ def test_accounts_changes_default_quotas_live_and_its_pool_on_a_restart() -> Non
 # -- the command line --------------------------------------------------------------
 
 
-def bus(*args: str, monkeypatch: pytest.MonkeyPatch) -> subprocess.CompletedProcess[str]:
+def bus_config(*args: str) -> Result:
     # Nothing listens there: what must be refused is refused before any connection.
-    monkeypatch.setenv("BUS_MQTT_URL", "mqtt://127.0.0.1:9")
-    return subprocess.run(
-        [sys.executable, "-m", "bus", "config", *args],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    return bus("config", *args, env={"BUS_MQTT_URL": "mqtt://127.0.0.1:9"})
 
 
 @pytest.mark.parametrize(
@@ -294,18 +289,16 @@ def bus(*args: str, monkeypatch: pytest.MonkeyPatch) -> subprocess.CompletedProc
         (["batch_size"], "expected key=value, got 'batch_size'"),
     ],
 )
-def test_set_refuses_what_cannot_apply_with_exit_2(
-    args: list[str], message: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    result = bus("set", "tests.unit.test_config:service", *args, monkeypatch=monkeypatch)
-    assert result.returncode == 2, result.stderr
+def test_set_refuses_what_cannot_apply_with_exit_2(args: list[str], message: str) -> None:
+    result = bus_config("set", "tests.unit.test_config:service", *args)
+    assert result.exit_code == 2, result.stderr
     assert message in " ".join(result.stderr.split())
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_an_unknown_service_is_refused_with_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
-    result = bus("set", "no_such_service", "a=1", monkeypatch=monkeypatch)
-    assert result.returncode == 2
+def test_an_unknown_service_is_refused_with_exit_2() -> None:
+    result = bus_config("set", "no_such_service", "a=1")
+    assert result.exit_code == 2
     assert "no service named 'no_such_service'" in result.stderr
 
 
@@ -317,10 +310,8 @@ def test_an_unknown_service_is_refused_with_exit_2(monkeypatch: pytest.MonkeyPat
         ["unset", "widget", "--all"],
     ],
 )
-def test_an_unreachable_broker_is_one_line_and_exit_1(
-    args: list[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    result = bus(*args, monkeypatch=monkeypatch)
-    assert result.returncode == 1, result.stderr
+def test_an_unreachable_broker_is_one_line_and_exit_1(args: list[str]) -> None:
+    result = bus_config(*args)
+    assert result.exit_code == 1, result.stderr
     assert "cannot reach a server of the stack" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

@@ -5,10 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -40,8 +37,8 @@ from contracts import (
     JobProgressed,
     JobSucceeded,
 )
+from tests.helpers import bus
 
-ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
 
@@ -296,12 +293,8 @@ def free_port() -> int:
 
 @pytest.mark.parametrize("args", [["services"], ["services", "--json"], ["graph", "--live"]])
 def test_an_unreachable_broker_is_one_line_and_exit_1(args: list[str]) -> None:
-    env = dict(os.environ, BUS_MQTT_URL=f"mqtt://127.0.0.1:{free_port()}")
-    result = subprocess.run(
-        [sys.executable, "-m", "bus", *args],
-        capture_output=True, text=True, timeout=60, cwd=ROOT, env=env, check=False,
-    )  # fmt: skip
-    assert result.returncode == 1
+    result = bus(*args, env={"BUS_MQTT_URL": f"mqtt://127.0.0.1:{free_port()}"})
+    assert result.exit_code == 1
     assert result.stdout == ""
     assert result.stderr.startswith("error: cannot reach a server of the stack")
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
