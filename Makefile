@@ -67,6 +67,7 @@ endif
 
 stack-up:
 ifeq ($(DOCKER),yes)
+	python3 infra/broker_identities.py .stack/compose/mosquitto/dynsec.json
 	docker compose -f infra/compose.yaml up -d --wait
 else
 	infra/stack.sh up

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import os
+from pathlib import Path
+
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bus.tracing import TracingExporter
@@ -21,6 +24,19 @@ class BusSettings(BaseSettings):
     redis_url: str = "redis://localhost:6379/0"
     mongo_url: str = "mongodb://localhost:27017/chorus"
     postgres_url: str = "postgresql+asyncpg://chorus:chorus@localhost:5432/chorus"
+
+    mqtt_username: str | None = Field(
+        default=None,
+        description="The broker identity to connect as (or user:password in mqtt_url), for a "
+        "broker managed elsewhere. Unset: the credentials in credentials_dir (a service "
+        "replica's own, else ops).",
+    )
+    mqtt_password: SecretStr | None = None
+    credentials_dir: Path = Field(
+        default_factory=lambda: _config_home() / "chorus" / "credentials",
+        description="Where `make up` keeps the generated broker credentials (owner-only): "
+        "ops.json, services/<service>.json, outside/<name>.json.",
+    )
 
     namespace: str = Field(
         default="",
@@ -93,3 +109,7 @@ class BusSettings(BaseSettings):
         if self.namespace and wire_topic.startswith(self.namespace + "/"):
             return wire_topic[len(self.namespace) + 1 :]
         return wire_topic
+
+
+def _config_home() -> Path:
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")

@@ -334,6 +334,10 @@ cmd_up() {
     take_lock
     [[ -x $BUS_BIN ]] || die "bus executable not found: $BUS_BIN (create the venv first, or set BUS_BIN)"
     find_supervisor
+    # Each service logs in to the broker as itself, with the rights its declarations give
+    # it: create what is missing and put the rules in force before anything connects.
+    (cd "$REPO_ROOT" && "$BUS_BIN" credentials apply --services-file "$SERVICES_FILE") ||
+        die "could not apply the broker credentials"
 
     local i r name id pid sup t0 line kind group
     local -a sel=() conf=() groups=() again=() gone=()

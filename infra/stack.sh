@@ -92,11 +92,20 @@ running_port() {
 
 # --- mosquitto
 
-health_mosquitto() { # real QoS1 publish round trip (waits for PUBACK)
-    timeout 5 mosquitto_pub -h 127.0.0.1 -p "$1" -q 1 -t chorus/healthcheck -m x \
-        -i "chorus-healthcheck-$$-$RANDOM" >/dev/null 2>&1
+health_mosquitto() { # a full MQTT handshake: anonymous clients are refused, by a broker that answers
+    local out
+    out=$(timeout 5 mosquitto_pub -h 127.0.0.1 -p "$1" -q 1 -t chorus/healthcheck -m x \
+        -i "chorus-healthcheck-$$-$RANDOM" 2>&1) || [[ ${out,,} == *"not authori"[sz]"ed"* ]]
 }
 kind_mosquitto() { health_mosquitto "$1"; }
+
+dynsec_plugin() { # Debian ships it in the mosquitto package, under the multiarch lib dir
+    local f
+    for f in /usr/lib/*/mosquitto_dynamic_security.so /usr/lib/mosquitto_dynamic_security.so; do
+        [[ -e $f ]] && { printf '%s' "$f"; return 0; }
+    done
+    die "mosquitto_dynamic_security.so not found (Mosquitto 2.0's dynamic security plugin)"
+}
 
 start_mosquitto() {
     local data=$DATA_DIR/mosquitto conf=$RUN_DIR/mosquitto.conf
@@ -110,9 +119,14 @@ start_mosquitto() {
         fi
         printf 'listener %s 127.0.0.1\n' "$MQTT_PORT"
         printf 'persistence_location %s/\n' "$data"
+        printf 'plugin %s\n' "$(dynsec_plugin)"
+        printf 'plugin_opt_config_file %s\n' "$data/dynsec.json"
         printf '\n# ---- %s\n' "$INFRA_DIR/mosquitto/mosquitto.conf"
         cat -- "$INFRA_DIR/mosquitto/mosquitto.conf"
     } >"$conf"
+    # The ops and dynsec-admin identities, written into the plugin's file while the
+    # broker is down (services get theirs from `bus credentials apply`, run by make up).
+    python3 "$INFRA_DIR/broker_identities.py" "$data/dynsec.json" >&2
     launch "$(pidfile_of mosquitto)" "$(logfile_of mosquitto)" mosquitto -c "$conf"
 }
 

@@ -8,14 +8,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import zmqtt
 from faststream.exceptions import IncorrectState
 from faststream.middlewares import AckPolicy
 from faststream.mqtt import MQTTBroker, TestMQTTBroker
 from faststream.mqtt.annotations import MQTTMessage
+from faststream.security import SASLPlaintext
 
 from bus.constants import CLOUDEVENTS_CONTENT_TYPE
+from bus.security.credentials import Credential, CredentialStore
 
 if TYPE_CHECKING:
     from fast_depends.library.serializer import SerializerProto
@@ -110,6 +113,8 @@ def make_broker(
     persistent: bool = False,
     will: zmqtt.Will | None = None,
     reconnect: bool = True,
+    identity: str | None = None,
+    credential: Credential | None = None,
 ) -> MQTTBroker:
     """An MQTT 5 broker connection.
 
@@ -117,6 +122,11 @@ def make_broker(
     on the broker for ``settings.session_expiry`` seconds after it goes away,
     and resumes it when a client with the same id connects again. Without
     ``reconnect`` (commands, scripts) a refused connection fails at once.
+
+    It logs in as ``credential``; else as the settings say (``mqtt_username``, or
+    user:password in ``mqtt_url``); else, from ``settings.credentials_dir``, as the
+    replica ``client_id`` of the service ``identity`` (its scoped name) when that
+    service has a credential, or as ``ops`` (see :mod:`bus.security.credentials`).
     """
     retry = (
         # zmqtt's default gives up after five attempts; a service waits for its broker.
@@ -126,6 +136,7 @@ def make_broker(
     )
     return _Broker(
         settings.mqtt_url,
+        security=_security(settings, client_id, identity, credential),
         client_id=client_id,
         clean_session=not persistent,
         session_expiry_interval=settings.session_expiry if persistent else 0,
@@ -142,6 +153,24 @@ def make_broker(
         # broker resends the same backlog on the next one.
         session_replay_buffer_size=0,
         session_replay_timeout=SESSION_REPLAY_TIMEOUT,
+    )
+
+
+def _security(
+    settings: BusSettings, client_id: str, identity: str | None, credential: Credential | None
+) -> SASLPlaintext | None:
+    if credential is None and settings.mqtt_username is not None:
+        secret = settings.mqtt_password
+        credential = Credential(settings.mqtt_username, secret.get_secret_value() if secret else "")
+    if credential is None and urlsplit(settings.mqtt_url).username is None:
+        store = CredentialStore(settings.credentials_dir)
+        credential = store.for_replica(identity, client_id)
+    if credential is None:
+        return None
+    return SASLPlaintext(
+        username=credential.username,
+        password=credential.password,
+        use_ssl=urlsplit(settings.mqtt_url).scheme == "mqtts",
     )
 
 

@@ -14,6 +14,7 @@ from faststream.exceptions import IncorrectState
 from bus._internal.broker import make_broker
 
 if TYPE_CHECKING:
+    from bus.security.credentials import Credential
     from bus.settings import BusSettings
 
 Client = zmqtt.MQTTClient
@@ -57,11 +58,19 @@ async def publish_retained(
 
 @asynccontextmanager
 async def connected_client(
-    settings: BusSettings, *, within: float = 10.0, client_id: str = ""
+    settings: BusSettings,
+    *,
+    within: float = 10.0,
+    client_id: str = "",
+    identity: str | None = None,
+    credential: Credential | None = None,
 ) -> AsyncIterator[Client]:
     """A short-lived clean-session connection for commands and readers; closed after
-    the block. A broker that does not answer ``within`` seconds raises TimeoutError."""
-    broker = make_broker(settings, client_id=client_id, reconnect=False)
+    the block. A broker that does not answer ``within`` seconds raises TimeoutError.
+    It logs in as :func:`~bus._internal.broker.make_broker` says."""
+    broker = make_broker(
+        settings, client_id=client_id, reconnect=False, identity=identity, credential=credential
+    )
     try:
         async with asyncio.timeout(within):
             client = await broker.connect()

@@ -17,7 +17,7 @@ from bus.config.model import (
     decode,
     show,
 )
-from bus.config.store import config_store
+from bus.config.store import ConfigStore
 from bus.config.topics import config_topic
 
 if TYPE_CHECKING:
@@ -67,15 +67,16 @@ class ConfigWatcher:
         self._ignored: tuple[str, ...] = ()
         self._last: bytes | None = None
 
-    async def load(self) -> Settled | None:
-        """Read and apply the retained config, restart-only settings included.
+    async def load(self, client: Client) -> Settled | None:
+        """Read and apply the retained config, restart-only settings included, on the
+        replica's ``client`` (connected, before it starts consuming).
 
-        Never raises: without a broker, or with an invalid message, the replica
-        starts with its own settings (logged).
+        Never raises: with a broker that does not answer, or an invalid message, the
+        replica starts with its own settings (logged).
         """
         try:
-            async with config_store(self.service.settings, within=LOAD_TIMEOUT) as store:
-                payload = await store.read_payload(self.service.name)
+            store = ConfigStore(self.service.settings, client, LOAD_TIMEOUT)
+            payload = await store.read_payload(self.service.name)
         except _UNREACHABLE as exc:
             log.warning(
                 "%s config: could not read %s at start (%r); starting with its own settings, "

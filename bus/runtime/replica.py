@@ -103,8 +103,9 @@ class Replica:
         the replica's presence."""
         will = presence_will(self.settings, self.service.name, self.client_id)
         broker = make_broker(
-            self.settings, client_id=self.client_id, persistent=self.consume, will=will
-        )
+            self.settings, client_id=self.client_id, persistent=self.consume, will=will,
+            identity=self.settings.scoped(self.service.name),
+        )  # fmt: skip
         if self.consume:
             self.inbox.subscribe(broker)
         self.broker = broker
@@ -165,11 +166,13 @@ class Replica:
         """Config, stores, startup hooks, broker, catch-up, worker, started hooks, presence."""
         service, settings = self.service, self.settings
         self.started_at = datetime.now(UTC)
-        await self.config.load()  # before anything is built from the settings
         self.stores = await Stores.open(settings, service.documents)
         broker = self.build_broker()
         self.build_pipeline(MongoDeadLetters())
         self.running = True
+        # Connected, not yet consuming: the config is read on the replica's own connection
+        # (under its own credential) before the startup hooks use the settings.
+        await self.config.load(await broker.connect())
         for hook in service.startup_hooks:
             await hook()
         await broker.start()

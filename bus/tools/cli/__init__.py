@@ -4,6 +4,7 @@ import typer
 
 from bus.tools.cli.config import app as config_app
 from bus.tools.cli.contracts import contracts_command
+from bus.tools.cli.credentials import app as credentials_app
 from bus.tools.cli.dlq import app as dlq_app
 from bus.tools.cli.docs import docs_command
 from bus.tools.cli.graph import graph_command
@@ -35,6 +36,7 @@ app.command("docs")(docs_command)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(new_app, name="new")
 app.add_typer(config_app, name="config")
+app.add_typer(credentials_app, name="credentials")
 
 
 def main() -> None:

@@ -1,0 +1,166 @@
+"""Broker permissions derived from the code's own declarations. No I/O.
+
+A service may publish the events it declares (``Service(produces=...)``, plus its job
+events), its own presence, its own dead-letter notices and its config probes; it may
+subscribe to what it handles through its own shared group (plain subscriptions where it
+takes every copy, as the journal does), to its own replay topic and to its own config,
+read only. Nothing else under ``chorus/`` reaches it, and ``$SYS`` is not for it. ``ops``
+reads everything and writes everything; only it writes config and replay topics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from bus.constants import (
+    CONFIG_TOPIC,
+    DEAD_LETTER_TOPIC,
+    DOMAIN_EVENTS_FILTER,
+    PRESENCE_TOPIC,
+    REPLAY_TOPIC,
+    SYSTEM_ROOT,
+)
+
+if TYPE_CHECKING:
+    from bus.settings import BusSettings
+    from contracts import Event
+
+AclType = Literal["publishClientSend", "publishClientReceive", "subscribePattern"]
+
+ALLOW_PRIORITY = 10
+"""Allow rules are checked before the deny rule of the bus's own topics."""
+
+
+@dataclass(frozen=True, slots=True)
+class Acl:
+    """One access rule, as Mosquitto's dynamic security plugin takes it."""
+
+    acltype: AclType
+    topic: str
+    allow: bool = True
+    priority: int = ALLOW_PRIORITY
+
+    def to_json(self) -> dict[str, object]:
+        return {"acltype": self.acltype, "topic": self.topic, "allow": self.allow,
+                "priority": self.priority}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """What one identity may do on the broker: a role and the client ids it logs in with.
+
+    Attributes:
+        role: The role's name (``service:<scoped name>``, ``outside:<name>``, ``ops``).
+        acls: Its rules.
+        client_ids: The client ids allowed to log in with it; empty: any (``ops``).
+    """
+
+    role: str
+    acls: tuple[Acl, ...]
+    client_ids: tuple[str, ...] = ()
+
+    @property
+    def publishes(self) -> list[str]:
+        return [a.topic for a in self.acls if a.acltype == "publishClientSend" and a.allow]
+
+    @property
+    def subscribes(self) -> list[str]:
+        return [a.topic for a in self.acls if a.acltype == "subscribePattern" and a.allow]
+
+
+class Declared(Protocol):
+    """What the rules read of a service (a :class:`bus.Service`)."""
+
+    name: str
+    shared: bool
+
+    @property
+    def consumes(self) -> Sequence[type[Event]]: ...
+
+    @property
+    def consumes_every_event(self) -> bool: ...
+
+    @property
+    def produces(self) -> Sequence[type[Event]]: ...
+
+
+def replica_client_ids(settings: BusSettings, service: str, replicas: int) -> tuple[str, ...]:
+    """The client ids of a service's replicas ``0..replicas-1`` (at least ``0`` and ``1``,
+    ``bus run``'s default instance), each also as a worker-only process (``-worker``)."""
+    ids: list[str] = []
+    for instance in range(max(replicas, 2)):
+        client_id = settings.client_id(service, str(instance))
+        ids += [client_id, f"{client_id}-worker"]
+    return tuple(ids)
+
+
+def service_rules(service: Declared, settings: BusSettings, *, replicas: int = 1) -> Rules:
+    """The rules of ``service`` in ``settings.namespace``, from its declarations."""
+    wire, name = settings.wire_topic, service.name
+    group = f"$share/{name}/" if service.shared else ""
+    handled: list[str] = [e.contract.topic for e in service.consumes]
+    if service.consumes_every_event:
+        handled.append(DOMAIN_EVENTS_FILTER)
+    config = wire(CONFIG_TOPIC.format(service=name))
+    replay = wire(REPLAY_TOPIC.format(service=name))
+    acls = [
+        *(Acl("publishClientSend", wire(e.contract.topic)) for e in service.produces),
+        Acl("publishClientSend", wire(PRESENCE_TOPIC.format(service=name, instance="+"))),
+        Acl("publishClientSend", wire(DEAD_LETTER_TOPIC.format(service=name))),
+        Acl("publishClientSend", f"{config}/+"),  # the probe that ends a config read
+        *(Acl("subscribePattern", group + wire(topic)) for topic in handled),
+        Acl("subscribePattern", group + replay),
+        Acl("subscribePattern", config),
+        Acl("subscribePattern", f"{config}/+"),
+        *_bus_topics_kept_out(settings, allowed=(replay, config, f"{config}/+")),
+    ]
+    return Rules(
+        f"service:{settings.scoped(name)}",
+        tuple(dict.fromkeys(acls)),
+        replica_client_ids(settings, name, replicas),
+    )
+
+
+def outside_rules(
+    name: str,
+    settings: BusSettings,
+    *,
+    produces: Iterable[type[Event]],
+    consumes: Iterable[type[Event]],
+    client_ids: Sequence[str],
+) -> Rules:
+    """An outside team's rules (``bus credentials add``): publish what it produces,
+    subscribe to what it consumes through its own shared group ``$share/<name>/…``."""
+    wire = settings.wire_topic
+    acls = [
+        *(Acl("publishClientSend", wire(e.contract.topic)) for e in produces),
+        *(Acl("subscribePattern", f"$share/{name}/{wire(e.contract.topic)}") for e in consumes),
+        *_bus_topics_kept_out(settings),
+    ]
+    return Rules(f"outside:{settings.scoped(name)}", tuple(dict.fromkeys(acls)), tuple(client_ids))
+
+
+OPS_RULES = Rules(
+    "ops",
+    (
+        Acl("publishClientSend", "#"),
+        Acl("subscribePattern", "#"),
+        Acl("subscribePattern", "$share/#"),
+        Acl("subscribePattern", "$SYS/#"),
+        Acl("publishClientReceive", "$SYS/#"),
+    ),
+)
+"""``ops`` (people, the ``bus`` command line, tests): everything but the broker's own
+user administration."""
+
+
+def _bus_topics_kept_out(settings: BusSettings, allowed: Iterable[str] = ()) -> list[Acl]:
+    """Nothing under ``chorus/`` reaches the identity, but for ``allowed`` (a handler of
+    every domain event also matches three-level bus topics, config among them)."""
+    root = settings.wire_topic(f"{SYSTEM_ROOT}/#")
+    return [
+        *(Acl("publishClientReceive", topic) for topic in allowed),
+        Acl("publishClientReceive", root, allow=False, priority=0),
+    ]
