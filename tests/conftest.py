@@ -136,3 +136,22 @@ async def pg_settings(settings: BusSettings) -> AsyncIterator[BusSettings]:
         await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+_summaries: list[str] = []
+
+
+@pytest.fixture
+def report() -> Iterator[list[str]]:
+    """Lines a test adds here are printed in the run's closing summary (fault and
+    security tests: what was tried, what was lost or refused)."""
+    lines: list[str] = []
+    yield lines
+    _summaries.extend(lines)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _summaries:
+        terminalreporter.section("fault and security tests")
+        for line in _summaries:
+            terminalreporter.write_line(line)

@@ -7,7 +7,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,6 @@ REPO = Path(__file__).resolve().parents[2]
 STACK_SCRIPT = REPO / "infra" / "stack.sh"
 PORT_VARIABLES = {"mosquitto": "MQTT_PORT", "redis": "REDIS_PORT"}
 
-_summaries: list[str] = []
 
 
 def free_port() -> int:
@@ -151,16 +150,3 @@ class ServiceProcess:
             return await self.process.wait()
 
 
-@pytest.fixture
-def report() -> Iterator[list[str]]:
-    """Lines a test adds here are printed in the run's closing summary."""
-    lines: list[str] = []
-    yield lines
-    _summaries.extend(lines)
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if _summaries:
-        terminalreporter.section("fault tests")
-        for line in _summaries:
-            terminalreporter.write_line(line)
