@@ -32,6 +32,11 @@ PRESENCE_TOPIC: Final = f"{SYSTEM_ROOT}/presence/{{service}}/{{instance}}"
 """Each running replica's retained presence (JSON, refreshed by a heartbeat); emptied
 when it stops, or by its MQTT will when it dies (see :mod:`bus.discovery`)."""
 
+PRODUCERS_TOPIC: Final = f"{SYSTEM_ROOT}/producers"
+"""Which services may produce each event type (retained JSON, written by ``bus
+credentials apply`` from the declarations); consumers dead-letter an event whose
+``source`` names no producer of its type (see :mod:`bus.security.producers`)."""
+
 CONFIG_TOPIC: Final = f"{SYSTEM_ROOT}/config/{{service}}"
 """A service's retained settings overrides (a JSON object), read at start and followed
 live by each replica; ``bus config`` writes it (see :mod:`bus.config`)."""

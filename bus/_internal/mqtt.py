@@ -4,6 +4,7 @@ touched only inside ``bus/_internal/``: an upgrade of either changes this folder
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -54,6 +55,24 @@ async def publish_retained(
     the PUBACK; ``expiry`` in seconds (MQTT 5 message expiry)."""
     properties = zmqtt.PublishProperties(content_type=content_type, message_expiry_interval=expiry)
     await client.publish(topic, payload, qos=QOS1, retain=True, properties=properties)
+
+
+async def read_retained(client: Client, topic: str, *, within: float = 10.0) -> bytes:
+    """The message retained on ``topic`` as it is; empty if there is none.
+
+    The end of the retained message is marked by a probe the reader publishes on
+    ``<topic>/read-<random>`` after subscribing: the broker sends the retained message
+    (if any) before the probe, so an absent message costs one round trip, not a wait.
+    The probe is one level deeper, so no subscriber of ``+/+/+`` gets it.
+    """
+    probe = f"{topic}/read-{uuid.uuid4().hex}"
+    payload = b""
+    async with asyncio.timeout(within), client.subscribe(topic, probe, qos=QOS1) as subscription:
+        await client.publish(probe, b"", qos=QOS1)
+        while (message := await subscription.get_message()).topic != probe:
+            if message.topic == topic:
+                payload = message.payload
+    return payload
 
 
 @asynccontextmanager

@@ -8,9 +8,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from bus._internal.mqtt import QOS1, Client, connected_client, publish_retained
+from bus._internal.mqtt import Client, connected_client, publish_retained, read_retained
 from bus.config.model import LiveConfig, Overrides, decode, encode
-from bus.config.topics import config_topic, probe_topic
+from bus.config.topics import config_topic
 from bus.settings import BusSettings
 
 TIMEOUT = 10.0
@@ -43,25 +43,14 @@ class ConfigStore:
     async def read_payload(self, service: str) -> bytes:
         """The retained config message of ``service`` as it is; empty if there is none.
 
-        The end of the retained message is marked by a probe published after the
-        subscription (see :func:`~bus.config.topics.probe_topic`), so an absent
-        message costs one round trip, not a wait.
+        An absent message costs one round trip, not a wait (see
+        :func:`~bus._internal.mqtt.read_retained`).
 
         Raises:
             MQTT_ERRORS: the broker did not answer.
         """
         topic = config_topic(self.settings, service)
-        probe = probe_topic(self.settings, service)
-        payload = b""
-        async with (
-            asyncio.timeout(self.timeout),
-            self.client.subscribe(topic, probe, qos=QOS1) as subscription,
-        ):
-            await self.client.publish(probe, b"", qos=QOS1)
-            while (message := await subscription.get_message()).topic != probe:
-                if message.topic == topic:
-                    payload = message.payload
-        return payload
+        return await read_retained(self.client, topic, within=self.timeout)
 
     async def write(self, service: str, overrides: Mapping[str, Any]) -> None:
         """Retain ``overrides`` for ``service`` (none: delete the message), at QoS 1.

@@ -29,7 +29,7 @@ from bus.constants import ALIVE_KEY
 from bus.errors import PoisonMessageError
 from bus.handler import Handler
 from bus.journal import since
-from bus.runtime.pipeline import Decoded, Delivery, Outcome, Via
+from bus.runtime.pipeline import Decoded, Delivery, Outcome, SourceCheck, Via
 
 log = logging.getLogger("bus.catchup")
 
@@ -70,6 +70,7 @@ class CatchUp:
         redis: Where the last-alive time is kept.
         connection: The replica's broker connection (a beat only while it is up).
         ttl: Seconds the last-alive time is kept.
+        sources: The pipeline's source check: what it refuses is skipped here.
     """
 
     service: str
@@ -79,6 +80,7 @@ class CatchUp:
     redis: Redis
     connection: Connection
     ttl: int
+    sources: SourceCheck | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
@@ -154,6 +156,8 @@ class CatchUp:
                 decoded = Decoded.read(handler, payload)
             except PoisonMessageError:
                 continue  # dead-lettered when it was first delivered
+            if self.sources is not None and self.sources.check(decoded.envelope):
+                continue  # likewise
             outcome = await self.deliver(
                 Delivery(handler, handler.topic, payload, via=Via.CATCH_UP, decoded=decoded)
             )

@@ -86,6 +86,13 @@ class Delivery:
     decoded: Decoded | None = None
 
 
+class SourceCheck(Protocol):
+    """Says why an event's ``source`` is not to be trusted, or None
+    (:class:`bus.security.producers.Producers`)."""
+
+    def check(self, envelope: Envelope) -> str | None: ...
+
+
 class DeadLetterNotices(Protocol):
     """Tells the world about a stored dead letter (a notice on the bus)."""
 
@@ -96,8 +103,9 @@ class DeadLetterNotices(Protocol):
 class Pipeline:
     """The steps every message goes through inside one replica.
 
-    1. Read the CloudEvent and validate its data against the contract; on
-       failure the message is poison and goes straight to dead letters.
+    1. Read the CloudEvent and validate its data against the contract, and check
+       that its source is a producer of its type; on failure the message is poison
+       and goes straight to dead letters.
     2. Claim the event id for this service (skip it if already handled).
     3. Call the handler, retrying what the policy deems worth it.
     4. Record success, or dead-letter the event with the last error.
@@ -112,6 +120,7 @@ class Pipeline:
         dead_letters: Where letters are kept.
         dedup: The service's handled-event records; None: no dedup (unit tests).
         notices: Told about each stored letter; None: nobody.
+        sources: Checks each event's source; None: no check.
     """
 
     service: str
@@ -120,6 +129,7 @@ class Pipeline:
     dead_letters: DeadLetterSink
     dedup: Deduplicator | None = None
     notices: DeadLetterNotices | None = None
+    sources: SourceCheck | None = None
     _in_flight: dict[str, asyncio.Event] = field(default_factory=dict, init=False, repr=False)
 
     async def deliver(self, delivery: Delivery) -> Outcome:
@@ -133,6 +143,8 @@ class Pipeline:
                 decoded = Decoded(envelope, handler.decode(envelope))
             except PoisonMessageError as exc:
                 return await self._poison(delivery, envelope, exc)
+        if self.sources is not None and (distrust := self.sources.check(decoded.envelope)):
+            return await self._poison(delivery, decoded.envelope, PoisonMessageError(distrust))
         started = time.perf_counter()
         envelope = decoded.envelope
         with tracing.processing(

@@ -27,6 +27,7 @@ from bus.runtime.outbox import Outbox
 from bus.runtime.pipeline import Delivery, Outcome, Pipeline
 from bus.runtime.stores import Stores
 from bus.runtime.worker import JobWorker
+from bus.security.producers import Producers
 
 if TYPE_CHECKING:
     from arq.worker import Worker
@@ -64,6 +65,7 @@ class Replica:
         self.inbox = Inbox(service.name, service.handlers, self.deliver, self.settings,
                            shared=service.shared)  # fmt: skip
         self.config = ConfigWatcher(service)
+        self.producers = Producers(self.settings, service.name)
         self.watcher: ConnectionWatcher | None = None
         self.catch_up: CatchUp | None = None
         self.worker: JobWorker | None = None
@@ -93,7 +95,7 @@ class Replica:
         self.pipeline = Pipeline(
             service=service.name, owner=self.client_id, retry=lambda: service.retry,
             dead_letters=dead_letters, dedup=deduplicator,
-            notices=self.outbox if announce else None,
+            notices=self.outbox if announce else None, sources=self.producers,
         )  # fmt: skip
         return self.pipeline
 
@@ -172,7 +174,9 @@ class Replica:
         self.running = True
         # Connected, not yet consuming: the config is read on the replica's own connection
         # (under its own credential) before the startup hooks use the settings.
-        await self.config.load(await broker.connect())
+        client = await broker.connect()
+        await self.config.load(client)
+        await self.producers.load(client)
         for hook in service.startup_hooks:
             await hook()
         await broker.start()
@@ -180,11 +184,12 @@ class Replica:
         self.watcher = watcher = ConnectionWatcher(broker)
         watcher.start()
         await self.config.follow(raw_client(broker))
+        await self.producers.follow(raw_client(broker))
         if self.consume and service.shared and service.consumes:
             self.catch_up = CatchUp(
                 service=service.name, client_id=self.client_id, handlers=service.handlers,
                 deliver=self.deliver, redis=self.stores.redis, connection=watcher,
-                ttl=settings.session_expiry,
+                ttl=settings.session_expiry, sources=self.producers,
             )  # fmt: skip
             watcher.on_reconnect(self.catch_up.reconnected)
             await self.catch_up.start()
@@ -217,6 +222,7 @@ class Replica:
             await self.announcer.stop()  # clears the presence while still connected
             self.announcer = None
         await self.config.stop()
+        await self.producers.stop()
         for hook in reversed(service.stopping_hooks):
             await hook()
         if self.catch_up is not None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from bus._internal.mqtt import connected_client
-from bus.security.credentials import DYNSEC_ADMIN, CredentialStore, new_password
+from bus._internal.mqtt import connected_client, publish_retained
+from bus.constants import PRODUCERS_TOPIC
+from bus.security.credentials import DYNSEC_ADMIN, OPS, CredentialStore, new_password
 from bus.security.dynsec import DynSec
+from bus.security.producers import encode_map, producer_map
 from bus.security.rules import OPS_RULES, Declared, Rules, outside_rules, service_rules
 from contracts import lookup
 
@@ -66,6 +68,9 @@ async def apply(settings: BusSettings, services: Sequence[tuple[Declared, int]])
             await dynsec.apply(service_rule, password)
         for entry, outside_rule in zip(store.outside(), rules[len(services) :], strict=True):
             await dynsec.apply(outside_rule, entry["password"])
+    producers = producer_map([s for s, _ in services], store.outside())
+    async with connected_client(settings, credential=store.identity(OPS)) as client:
+        await publish_retained(client, settings.wire_topic(PRODUCERS_TOPIC), encode_map(producers))
     return rules
 
 

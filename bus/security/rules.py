@@ -3,9 +3,9 @@
 A service may publish the events it declares (``Service(produces=...)``, plus its job
 events), its own presence, its own dead-letter notices and its config probes; it may
 subscribe to what it handles through its own shared group (plain subscriptions where it
-takes every copy, as the journal does), to its own replay topic and to its own config,
-read only. Nothing else under ``chorus/`` reaches it, and ``$SYS`` is not for it. ``ops``
-reads everything and writes everything; only it writes config and replay topics.
+takes every copy, as the journal does), to its own replay topic, its own config and the
+producer map, read only. Nothing else under ``chorus/`` reaches it, and ``$SYS`` is not
+for it. ``ops`` reads and writes everything; only it writes config and replay topics.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from bus.constants import (
     DEAD_LETTER_TOPIC,
     DOMAIN_EVENTS_FILTER,
     PRESENCE_TOPIC,
+    PRODUCERS_TOPIC,
     REPLAY_TOPIC,
     SYSTEM_ROOT,
 )
@@ -105,16 +106,22 @@ def service_rules(service: Declared, settings: BusSettings, *, replicas: int = 1
         handled.append(DOMAIN_EVENTS_FILTER)
     config = wire(CONFIG_TOPIC.format(service=name))
     replay = wire(REPLAY_TOPIC.format(service=name))
+    producers = wire(PRODUCERS_TOPIC)
     acls = [
         *(Acl("publishClientSend", wire(e.contract.topic)) for e in service.produces),
         Acl("publishClientSend", wire(PRESENCE_TOPIC.format(service=name, instance="+"))),
         Acl("publishClientSend", wire(DEAD_LETTER_TOPIC.format(service=name))),
-        Acl("publishClientSend", f"{config}/+"),  # the probe that ends a config read
+        Acl("publishClientSend", f"{config}/+"),  # the probe that ends a retained read
+        Acl("publishClientSend", f"{producers}/+"),
         *(Acl("subscribePattern", group + wire(topic)) for topic in handled),
         Acl("subscribePattern", group + replay),
         Acl("subscribePattern", config),
         Acl("subscribePattern", f"{config}/+"),
-        *_bus_topics_kept_out(settings, allowed=(replay, config, f"{config}/+")),
+        Acl("subscribePattern", producers),
+        Acl("subscribePattern", f"{producers}/+"),
+        *_bus_topics_kept_out(
+            settings, allowed=(replay, config, f"{config}/+", producers, f"{producers}/+")
+        ),
     ]
     return Rules(
         f"service:{settings.scoped(name)}",
