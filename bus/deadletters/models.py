@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import traceback
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -26,6 +27,13 @@ class DeadLetter(BaseModel):
         envelope: The original CloudEvent, when the payload was one.
         payload: The raw payload as text, when it was not.
         job: For ``kind="job"``: the job's name, key and arguments.
+        problem: What the letter could not keep as it came, and why (the store refused
+            it as it was: see :mod:`bus.deadletters.storable`); None: nothing was lost.
+        envelope_json: The envelope as JSON text, when it could not be stored as a
+            document (a number too large for BSON, say); ``envelope`` is then None.
+        job_json: The same for ``job``.
+        truncated: A text (the payload, say) was cut to fit the store: the letter can
+            no longer be replayed as it is.
     """
 
     id: str = Field(default_factory=lambda: uuid4().hex)
@@ -44,6 +52,18 @@ class DeadLetter(BaseModel):
     job: dict[str, Any] | None = None
     dead_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     replays: int = 0
+    problem: str | None = None
+    envelope_json: str | None = None
+    job_json: str | None = None
+    truncated: bool = False
+
+    def original_envelope(self) -> dict[str, Any] | None:
+        """The envelope, whether it was stored as a document or as JSON text."""
+        return self.envelope if self.envelope is not None else _parsed(self.envelope_json)
+
+    def original_job(self) -> dict[str, Any] | None:
+        """The job's name, key and arguments, however they were stored."""
+        return self.job if self.job is not None else _parsed(self.job_json)
 
     @staticmethod
     def describe(exc: BaseException) -> dict[str, Any]:
@@ -54,6 +74,16 @@ class DeadLetter(BaseModel):
             "error_message": str(exc),
             "traceback": "".join(lines[-_TRACEBACK_LINES:]),
         }
+
+
+def _parsed(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:  # cut to fit the store: ``truncated`` says so
+        return None
+    return value if isinstance(value, dict) else None
 
 
 class StoredDeadLetter(Document, DeadLetter):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 from arq.connections import RedisSettings, create_pool
 
@@ -12,6 +13,8 @@ from bus.deadletters.models import StoredDeadLetter
 from bus.deadletters.replay import ReplayRequest
 from bus.jobs.queue import json_deserializer, json_serializer, rerun
 from bus.settings import BusSettings
+
+log = logging.getLogger("bus.deadletters")
 
 
 async def list_letters(*, service: str | None = None, limit: int = 50) -> list[StoredDeadLetter]:
@@ -42,7 +45,7 @@ async def request_replays(letters: list[StoredDeadLetter], settings: BusSettings
     jobs = [letter for letter in letters if letter.kind == "job"]
     if jobs:
         await _rerun_jobs(jobs, settings)
-    events = [letter for letter in letters if letter.kind != "job"]
+    events = [letter for letter in letters if letter.kind != "job" and _replayable(letter)]
     if not events:
         return
     async with connected_client(settings) as client:
@@ -57,6 +60,12 @@ async def request_replays(letters: list[StoredDeadLetter], settings: BusSettings
             )
 
 
+def _replayable(letter: StoredDeadLetter) -> bool:
+    if letter.truncated:
+        log.warning("dead letter %s was cut to fit the store: not replayed", letter.id)
+    return not letter.truncated
+
+
 async def _rerun_jobs(letters: list[StoredDeadLetter], settings: BusSettings) -> None:
     redis = await create_pool(
         RedisSettings.from_dsn(settings.redis_url),
@@ -65,8 +74,14 @@ async def _rerun_jobs(letters: list[StoredDeadLetter], settings: BusSettings) ->
     )
     try:
         for letter in letters:
-            job = letter.job or {}
-            cause = json.dumps(letter.envelope) if letter.envelope else None
+            job = letter.original_job()
+            if job is None:
+                log.warning("dead letter %s does not hold its job: not re-run", letter.id)
+                continue
+            if not _replayable(letter):
+                continue
+            envelope = letter.original_envelope()
+            cause = json.dumps(envelope) if envelope else None
             await rerun(
                 redis, service=settings.scoped(letter.service), job=job["name"], key=job["key"],
                 kwargs=job.get("kwargs", {}), cause=cause,

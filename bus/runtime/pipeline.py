@@ -22,6 +22,7 @@ from bus import tracing
 from bus._internal.infra import until_reachable
 from bus.context import handling
 from bus.deadletters import DeadLetter, DeadLetterSink
+from bus.deadletters.storable import minimal
 from bus.dedup import Claim, Deduplicator
 from bus.envelope import Envelope
 from bus.errors import PoisonMessageError
@@ -279,14 +280,42 @@ class Pipeline:
             self.service, letter.event_id or "a message", letter.topic, letter.attempts,
             letter.reason,
         )  # fmt: skip
-        if replay_of:
-            await until_reachable(
-                lambda: self.dead_letters.replay_failed(replay_of, letter), what="dead letters"
-            )
-        else:
-            await until_reachable(lambda: self.dead_letters.add(letter), what="dead letters")
+        if not await self._store(letter, replay_of):
+            return
         if self.notices is not None:
             try:
                 await self.notices.announce(letter)
             except Exception:  # the stored letter is what counts; the notice is a courtesy
                 log.warning("%s: could not announce dead letter %s", self.service, letter.id)
+
+    async def _store(self, letter: DeadLetter, replay_of: str | None) -> bool:
+        """Store ``letter``; False if no form of it could be stored.
+
+        An unreachable store is waited for. A store that refuses the letter for what it
+        carries gets a minimal one (reason and payload as text); if it refuses that too,
+        the letter is logged and given up on: the delivery still ends, and is acknowledged,
+        rather than coming back at every reconnection.
+        """
+        sink = self.dead_letters
+        try:
+            if replay_of:
+                await until_reachable(
+                    lambda: sink.replay_failed(replay_of, letter), what="dead letters"
+                )
+            else:
+                await until_reachable(lambda: sink.add(letter), what="dead letters")
+            return True
+        except Exception as exc:  # not unreachable: until_reachable waits those out
+            log.exception(
+                "%s: dead letter %s refused; storing a minimal one", self.service, letter.id
+            )
+            fallback = minimal(letter, exc)
+        try:
+            await until_reachable(lambda: sink.add(fallback), what="dead letters")
+            return True
+        except Exception:
+            log.critical(
+                "%s: no form of dead letter %s could be stored; given up on: %s",
+                self.service, letter.id, fallback.model_dump_json(),
+            )  # fmt: skip
+            return False
