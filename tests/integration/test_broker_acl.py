@@ -128,7 +128,7 @@ async def test_every_unauthorized_action_is_refused(
                     subscribe(client, shared),
                 )
                 await tally.expect(
-                    every,
+                    every or (topic in handled and not service.shared),
                     f"{service.name} subscribes plainly to {topic}",
                     subscribe(client, wire(topic)),
                 )
