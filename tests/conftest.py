@@ -8,6 +8,7 @@ service names, and leaves no broker session behind.
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -21,6 +22,9 @@ from sqlalchemy.engine import make_url
 
 from bus import BusSettings, Service
 from bus._internal.broker import make_broker
+from bus._internal.mqtt import connected_client
+from bus.security import DYNSEC_ADMIN, OPS, CredentialStore
+from bus.security.dynsec import DynSec
 from tests.spans import Spans, install
 
 TIERS: dict[str, tuple[str, ...]] = {
@@ -136,6 +140,26 @@ async def pg_settings(settings: BusSettings) -> AsyncIterator[BusSettings]:
         await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def credentials(tmp_path: Path, settings: BusSettings) -> AsyncIterator[Path]:
+    """A credentials folder of the test's own, with the stack's ops and dynsec-admin, for
+    processes the test starts (``BUS_CREDENTIALS_DIR``): what ``make up`` creates in it
+    for the test's namespace is removed afterwards, from the folder and from the broker."""
+    folder = tmp_path / "credentials"
+    folder.mkdir(mode=0o700)
+    for name in (OPS, DYNSEC_ADMIN):
+        shutil.copy(settings.credentials_dir / f"{name}.json", folder / f"{name}.json")
+    yield folder
+    admin = CredentialStore(settings.credentials_dir).identity(DYNSEC_ADMIN)
+    prefix = f"{settings.namespace}."
+    async with connected_client(settings, credential=admin) as client:
+        dynsec = DynSec(client)
+        mine = [u for u in await dynsec.usernames() if u.startswith(prefix)]
+        await dynsec.run(*({"command": "deleteClient", "username": u} for u in mine))
+        for service in CredentialStore(folder).service_names():
+            await dynsec.run({"command": "deleteRole", "rolename": f"service:{service}"})
 
 
 _summaries: list[str] = []

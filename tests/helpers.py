@@ -10,7 +10,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from prometheus_client import Counter
 from typer.testing import CliRunner, Result
 
+from bus import BusSettings
 from bus.metrics import EVENTS, JOBS, JOBS_ENQUEUED
+from bus.security import OPS, Credential, CredentialStore
 from bus.tools.cli import app
 from contracts import DocumentUploaded
 
@@ -80,3 +82,11 @@ def jobs_finished(service: str) -> bool:
     final = ("succeeded", "failed", "skipped")
     ended = sum(counted(JOBS, service=service, outcome=outcome) for outcome in final)
     return ended >= counted(JOBS_ENQUEUED, service=service, outcome="queued")
+
+
+def ops_login(settings: BusSettings) -> Credential:
+    """The ``ops`` login, for a client outside the bus (aiomqtt): the broker takes no
+    anonymous client."""
+    ops = CredentialStore(settings.credentials_dir).identity(OPS)
+    assert ops is not None, f"no ops credential in {settings.credentials_dir}"
+    return ops

@@ -14,7 +14,7 @@ from bus.runtime.stores import Stores
 from tests.faults.conftest import ServiceProcess, consumer_env
 from tests.faults.consumer import create_consumer
 from tests.faults.counting import wait_for_effects
-from tests.helpers import eventually, uploaded
+from tests.helpers import eventually, ops_login, uploaded
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -82,7 +82,12 @@ async def test_every_bad_input_is_dead_lettered_and_the_valid_ones_handled(
     url = urlsplit(settings.mqtt_url)
     try:
         await service.start()
-        async with aiomqtt.Client(url.hostname or "localhost", url.port or 1883) as raw:
+        async with aiomqtt.Client(
+            url.hostname or "localhost",
+            url.port or 1883,
+            username=ops_login(settings).username,
+            password=ops_login(settings).password,
+        ) as raw:
             for n, (label, bad, _) in enumerate(BAD):
                 # Distinct ids, so dedup cannot hide one bad input behind another.
                 payload = bad.replace(b'"id": "poison"', f'"id": "poison-{n}"'.encode())

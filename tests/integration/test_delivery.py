@@ -12,7 +12,7 @@ import aiomqtt
 from bus import BusSettings, Publisher, RetryPolicy, Service
 from bus.deadletters import StoredDeadLetter
 from contracts import DocumentUploaded
-from tests.helpers import eventually, settled, uploaded
+from tests.helpers import eventually, ops_login, settled, uploaded
 
 FAST = RetryPolicy(attempts=3, initial_delay=0.01, max_delay=0.02)
 TYPE = DocumentUploaded.contract.type
@@ -71,7 +71,12 @@ async def test_a_failing_event_is_dead_lettered_then_replayed_to_that_service_on
         services.append(service)
         await service.start()
 
-    async with aiomqtt.Client("localhost", 1883) as observer:
+    async with aiomqtt.Client(
+        "localhost",
+        1883,
+        username=ops_login(settings).username,
+        password=ops_login(settings).password,
+    ) as observer:
         await observer.subscribe(settings.wire_topic(f"chorus/deadletters/{fragile.name}"), qos=1)
         async with Publisher(settings=settings) as publisher:
             sent = await publisher.publish(uploaded(1))
@@ -136,7 +141,12 @@ async def test_poison_on_the_real_broker_lands_in_dead_letters_and_the_stream_go
 
     services.append(service)
     await service.start()
-    async with aiomqtt.Client("localhost", 1883) as raw:
+    async with aiomqtt.Client(
+        "localhost",
+        1883,
+        username=ops_login(settings).username,
+        password=ops_login(settings).password,
+    ) as raw:
         await raw.publish(settings.wire_topic("documents/uploaded/v1"), b"\x00\x01 not json", qos=1)
     async with Publisher(settings=settings) as publisher:
         await publisher.publish(uploaded(2))

@@ -126,7 +126,9 @@ async def processes_under(folder: Path) -> list[tuple[int, str]]:
 
 
 @pytest.fixture
-async def checkout(tmp_path: Path, pg_settings: BusSettings) -> AsyncIterator[Checkout]:
+async def checkout(
+    tmp_path: Path, pg_settings: BusSettings, credentials: Path
+) -> AsyncIterator[Checkout]:
     """A copy of the repository whose ``make up`` runs the services in the test's namespace
     (which also scopes their Redis keys and client ids) and its MongoDB and PostgreSQL
     databases, on the stack already running, with their pidfiles and logs in ``tmp_path``;
@@ -149,6 +151,7 @@ async def checkout(tmp_path: Path, pg_settings: BusSettings) -> AsyncIterator[Ch
             "SERVICES_READY_TIMEOUT": "90",  # 30 by default; 8 replicas take ~6 s on 2 cores
             "BUS_MQTT_URL": settings.mqtt_url,
             "BUS_NAMESPACE": settings.namespace,
+            "BUS_CREDENTIALS_DIR": str(credentials),
             "BUS_MONGO_URL": settings.mongo_url,
             "BUS_POSTGRES_URL": settings.postgres_url,
             "BUS_REDIS_URL": settings.redis_url,

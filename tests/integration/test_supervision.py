@@ -24,7 +24,7 @@ import aiomqtt
 import pytest
 
 from bus import BusSettings
-from tests.helpers import eventually
+from tests.helpers import eventually, ops_login
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES_SH = ROOT / "infra" / "services.sh"
@@ -123,7 +123,9 @@ class Supervised:
 
 
 @pytest.fixture
-async def supervised(tmp_path: Path, settings: BusSettings) -> AsyncIterator[Supervised]:
+async def supervised(
+    tmp_path: Path, settings: BusSettings, credentials: Path
+) -> AsyncIterator[Supervised]:
     """One journal replica's worth of configuration; ``services.sh down`` afterwards whatever
     happens, leftovers killed, and the replica's broker session discarded."""
     services_txt = tmp_path / "services.txt"
@@ -141,6 +143,7 @@ async def supervised(tmp_path: Path, settings: BusSettings) -> AsyncIterator[Sup
             "SERVICES_FILE": str(services_txt),
             "BUS_MQTT_URL": settings.mqtt_url,
             "BUS_NAMESPACE": settings.namespace,
+            "BUS_CREDENTIALS_DIR": str(credentials),
             "BUS_MONGO_URL": settings.mongo_url,
             "BUS_REDIS_URL": settings.redis_url,
             "BUS_SESSION_EXPIRY": str(settings.session_expiry),
@@ -164,6 +167,8 @@ async def supervised(tmp_path: Path, settings: BusSettings) -> AsyncIterator[Sup
                 identifier=settings.client_id(SERVICE, "0"),
                 protocol=aiomqtt.ProtocolVersion.V5,
                 clean_start=True,
+                username=ops_login(settings).username,
+                password=ops_login(settings).password,
             ):
                 pass
 

@@ -10,7 +10,7 @@ from paho.mqtt.properties import Properties
 
 from bus import BusSettings, Envelope, Publisher, Service
 from contracts import DocumentUploaded
-from tests.helpers import uploaded
+from tests.helpers import ops_login, uploaded
 
 
 async def test_a_handler_publishes_cloudevents_with_correlation_and_causation(
@@ -29,7 +29,11 @@ async def test_a_handler_publishes_cloudevents_with_correlation_and_causation(
     url = urlsplit(settings.mqtt_url)
     received: list[tuple[dict[str, object], Properties | None]] = []
     async with aiomqtt.Client(
-        url.hostname or "localhost", url.port or 1883, protocol=aiomqtt.ProtocolVersion.V5
+        url.hostname or "localhost",
+        url.port or 1883,
+        protocol=aiomqtt.ProtocolVersion.V5,
+        username=ops_login(settings).username,
+        password=ops_login(settings).password,
     ) as observer:
         await observer.subscribe(settings.wire_topic("documents/uploaded/v1"), qos=1)
         async with Publisher(settings=settings) as publisher:
