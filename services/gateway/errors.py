@@ -1,11 +1,25 @@
-"""Every error the API returns is JSON: ``{"error": code, "detail": message}``."""
+"""Every error the API returns is JSON: ``{"error": code, "detail": message}``.
+
+Errors the application never sees (a request uvicorn cannot parse: a header past its
+limit, say) get the same shape from :mod:`services.gateway.api.protocol`.
+"""
 
 from __future__ import annotations
+
+import json
+import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("services.gateway")
+
+
+def error_body(code: str, detail: str) -> bytes:
+    """The JSON body of an error, for the places that write bytes themselves."""
+    return json.dumps({"error": code, "detail": detail}).encode()
 
 
 class ApiError(Exception):
@@ -40,3 +54,11 @@ def install_error_handlers(app: FastAPI) -> None:
             f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()
         ]
         return JSONResponse({"error": "invalid_request", "detail": "; ".join(problems)}, 422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette's outermost middleware calls this, answers, then raises ``exc`` again
+        # for the server to log: a bug still shows, and the client still gets JSON.
+        log.error("%s %s failed: %r", request.method, request.url.path, exc)
+        detail = "the gateway failed to handle the request"
+        return JSONResponse({"error": "internal_error", "detail": detail}, 500)

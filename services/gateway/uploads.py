@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from uuid import UUID
 
+from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
 from streaming_form_data import StreamingFormDataParser
-from streaming_form_data.parser import ParseFailedException
+from streaming_form_data.parser import ParseFailedException, parse_content_boundary
 from streaming_form_data.targets import BaseTarget
 
 from services.gateway.errors import ApiError
@@ -18,8 +19,10 @@ from services.gateway.filenames import sanitise_filename
 from services.storage import BlobStorage
 
 FILE_FIELD = "file"
+MEDIA_TYPE = "multipart/form-data"
 _FORM_OVERHEAD = 16 * 1024
-"""Bytes of multipart framing allowed on top of the file when judging Content-Length."""
+"""Bytes of multipart framing allowed on top of the file: when judging Content-Length, and
+for the whole body as it streams (part headers, other fields)."""
 
 
 @dataclass(frozen=True)
@@ -39,10 +42,10 @@ class _Chunks(BaseTarget):  # type: ignore[misc]  # the library ships no type hi
         super().__init__()
         self.pending: deque[bytes] = deque()
         self.size = 0
-        self.seen = False
+        self.parts = 0
 
     def on_start(self) -> None:
-        self.seen = True
+        self.parts += 1
 
     def on_data_received(self, chunk: bytes) -> None:
         self.pending.append(chunk)
@@ -53,45 +56,105 @@ def _too_large(limit: int) -> ApiError:
     return ApiError(413, "too_large", f"the file is larger than the limit of {limit} bytes")
 
 
+def _invalid(detail: str) -> ApiError:
+    return ApiError(400, "invalid_multipart", detail)
+
+
+def media_type(content_type: str) -> str:
+    """The media type of a Content-Type value, without parameters, in lower case (media
+    types are case-insensitive: RFC 9110, section 8.3.1).
+
+    >>> media_type("MULTIPART/Form-Data; boundary=x")
+    'multipart/form-data'
+    """
+    return content_type.partition(";")[0].strip().lower()
+
+
+class _Form:
+    """A multipart body as it streams in: the file part's bytes, and every way the form
+    can be wrong, raised as the API's error as soon as it shows."""
+
+    def __init__(self, headers: Headers, limit: int) -> None:
+        try:
+            boundary = parse_content_boundary(headers)
+            self._parser = StreamingFormDataParser(headers=headers)
+        except ParseFailedException as exc:
+            raise _invalid(str(exc)) from None
+        self.file = _Chunks()
+        self._parser.register(FILE_FIELD, self.file)
+        self._limit = limit
+        self._read = 0
+        # The close delimiter (RFC 2046, section 5.1.1); the CRLF before the first
+        # boundary is part of it too, so an empty form closes at once.
+        self._closing = b"\r\n--" + boundary + b"--"
+        self._tail = b"\r\n"
+        self.closed = False
+
+    def feed(self, data: bytes) -> None:
+        """Parse the next bytes of the body."""
+        self._read += len(data)
+        if self._read > self._limit + _FORM_OVERHEAD:
+            raise _too_large(self._limit)  # the file, or framing no form needs
+        if not self.closed:
+            window = self._tail + data
+            self.closed = self._closing in window
+            self._tail = window[-(len(self._closing) - 1) :]
+        try:
+            self._parser.data_received(data)
+        except UnicodeDecodeError:
+            detail = (
+                "a part's headers are not UTF-8: send the file name in UTF-8 "
+                "(or as filename*=UTF-8''... with percent-encoding)"
+            )
+            raise _invalid(detail) from None
+        except (ParseFailedException, ValueError) as exc:  # the parser's own header parsing
+            raise _invalid(f"the multipart body cannot be read: {exc}") from None
+        if self.file.parts > 1:
+            raise ApiError(400, "too_many_files", f"send one file per upload in {FILE_FIELD!r}")
+        if self.file.size > self._limit:
+            raise _too_large(self._limit)
+
+    def end(self) -> None:
+        """The body is over: it must have closed the form."""
+        if not self.closed:
+            raise ApiError(
+                400, "incomplete_upload", "the body ends before the form's closing boundary"
+            )
+
+
 async def receive_upload(
     request: Request, storage: BlobStorage, document_id: UUID, *, limit: int
 ) -> ReceivedFile:
     """Stream the ``file`` field of a multipart request into ``storage``.
 
-    Refuses with 413 before reading when Content-Length already says too much,
-    and stops reading as soon as the file passes ``limit``. On any refusal the
-    partly written blob is removed.
+    Refuses with 415 what is not ``multipart/form-data`` (in any case), with 413 before
+    reading when Content-Length already says too much, and stops reading as soon as the
+    file passes ``limit``. A body that cannot be parsed (part headers not UTF-8, say),
+    holds more than one file or ends before its closing boundary is refused with 400.
+    On any refusal the partly written blob is removed.
     """
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        detail = f"send the file as multipart/form-data in a field named {FILE_FIELD!r}"
+    if media_type(request.headers.get("content-type", "")) != MEDIA_TYPE:
+        detail = f"send the file as {MEDIA_TYPE} in a field named {FILE_FIELD!r}"
         raise ApiError(415, "unsupported_media_type", detail)
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit + _FORM_OVERHEAD:
         raise _too_large(limit)
-    try:
-        parser = StreamingFormDataParser(headers=request.headers)
-    except ParseFailedException as exc:
-        raise ApiError(400, "invalid_multipart", str(exc)) from None
-    target = _Chunks()
-    parser.register(FILE_FIELD, target)
+    form = _Form(request.headers, limit)
 
     async def chunks() -> AsyncIterator[bytes]:
+        # Raising here, before the last chunk, makes the storage drop what it wrote.
         try:
             async for data in request.stream():
-                try:
-                    parser.data_received(data)
-                except ParseFailedException as exc:
-                    raise ApiError(400, "invalid_multipart", str(exc)) from None
-                if target.size > limit:
-                    raise _too_large(limit)
-                while target.pending:
-                    yield target.pending.popleft()
+                form.feed(data)
+                while form.file.pending:
+                    yield form.file.pending.popleft()
         except ClientDisconnect:
             raise ApiError(400, "incomplete_upload", "the client went away mid-upload") from None
+        form.end()
 
     url, size = await storage.write(document_id, chunks())
     problem: ApiError | None = None
-    if not target.seen:
+    if not form.file.parts:
         problem = ApiError(422, "missing_file", f"the form has no file field {FILE_FIELD!r}")
     elif size == 0:
         problem = ApiError(422, "empty_file", "the file is empty")
@@ -102,6 +165,6 @@ async def receive_upload(
     return ReceivedFile(
         url=url,
         size=size,
-        filename=sanitise_filename(target.multipart_filename),
-        declared_type=target.multipart_content_type or "application/octet-stream",
+        filename=sanitise_filename(form.file.multipart_filename),
+        declared_type=form.file.multipart_content_type or "application/octet-stream",
     )
