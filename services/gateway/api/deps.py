@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.accounts import Identity
+from services.gateway.api.throttle import KeyAttempts
 from services.gateway.errors import ApiError
 from services.gateway.state import Gateway
 
@@ -20,6 +21,14 @@ def get_gateway(request: Request) -> Gateway:
 
 
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]
+
+
+def get_key_attempts(request: Request) -> KeyAttempts:
+    attempts: KeyAttempts = request.app.state.key_attempts
+    return attempts
+
+
+KeyAttemptsDep = Annotated[KeyAttempts, Depends(get_key_attempts)]
 
 
 async def current_user(

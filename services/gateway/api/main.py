@@ -10,6 +10,7 @@ from opentelemetry.trace import Span
 
 from bus.tracing import SERVICE_ATTRIBUTE
 from services.gateway.api.routes import auth, documents, health
+from services.gateway.api.throttle import KeyAttempts
 from services.gateway.errors import install_error_handlers
 from services.gateway.state import Gateway
 
@@ -26,6 +27,8 @@ def create_app(gateway: Gateway) -> FastAPI:
         description="Upload documents, then follow them while the services process them.",
     )
     app.state.gateway = gateway
+    scope = gateway.service.settings.scoped(gateway.service.name)
+    app.state.key_attempts = KeyAttempts(gateway.redis, scope, gateway.config)
     install_error_handlers(app)
     for module in (auth, documents, health):
         app.include_router(module.router)

@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from services.gateway.api.deps import GatewayDep
+from services.gateway.api.deps import GatewayDep, KeyAttemptsDep
 from services.gateway.errors import ApiError
 from services.gateway.views import TokenGranted, TokenRequest
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-@router.post("/token", responses={401: {"description": "Unknown or revoked API key"}})
-async def issue_token(body: TokenRequest, gateway: GatewayDep) -> TokenGranted:
-    """Exchange an API key (from ``accounts``) for a bearer token that expires."""
+@router.post(
+    "/token",
+    responses={
+        401: {"description": "Unknown or revoked API key"},
+        429: {"description": "Too many tries from this client or with this key's prefix"},
+    },
+)
+async def issue_token(
+    body: TokenRequest, request: Request, gateway: GatewayDep, attempts: KeyAttemptsDep
+) -> TokenGranted:
+    """Exchange an API key (from ``accounts``) for a bearer token that expires.
+
+    Tries are limited per client address and per key prefix (see
+    :mod:`services.gateway.api.throttle`): past the limit, 429 with ``Retry-After``,
+    whether the key is right or not.
+    """
+    client = request.client.host if request.client else "unknown"
+    wait = await attempts.attempt(client, body.api_key)
+    if wait:
+        detail = f"too many tries at /auth/token; try again in {wait} s"
+        raise ApiError(429, "too_many_attempts", detail, {"Retry-After": str(wait)})
     identity = await gateway.accounts.authenticate(body.api_key)
     if identity is None:
         raise ApiError(401, "invalid_api_key", "the API key is unknown or revoked")
