@@ -19,10 +19,20 @@ class _Server(uvicorn.Server):
 
 
 class HttpServer:
-    """uvicorn on ``host:port`` (port 0: a free one, see :attr:`port`)."""
+    """uvicorn on ``host:port`` (port 0: a free one, see :attr:`port`).
 
-    def __init__(self, app: ASGIApp, host: str, port: int) -> None:
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    ``http`` is uvicorn's HTTP protocol class (e.g. one that answers unparseable requests
+    in the app's own error format). Proxy headers are not trusted: ``X-Forwarded-For`` from
+    a local client must not pass for another client (rate limits count per client).
+    """
+
+    def __init__(
+        self, app: ASGIApp, host: str, port: int, *, http: type[asyncio.Protocol] | str = "auto"
+    ) -> None:
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level="warning", lifespan="off", http=http,
+            proxy_headers=False,
+        )  # fmt: skip
         self._server = _Server(config)
         self._task: asyncio.Task[None] | None = None
         self.host = host
