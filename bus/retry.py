@@ -6,6 +6,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from bson.errors import InvalidDocument
 from pydantic import ValidationError
 
 from bus.errors import PoisonMessageError
@@ -31,7 +32,15 @@ class RetryPolicy:
     multiplier: float = 2.0
     retry_on: tuple[type[BaseException], ...] = (Exception,)
     give_up_on: tuple[type[BaseException], ...] = field(
-        default=(PoisonMessageError, ValidationError, TypeError, ValueError)
+        # OverflowError, InvalidDocument: what MongoDB cannot encode (an int past 8 bytes)
+        default=(
+            PoisonMessageError,
+            ValidationError,
+            TypeError,
+            ValueError,
+            OverflowError,
+            InvalidDocument,
+        )  # fmt: skip
     )
 
     def __post_init__(self) -> None:
