@@ -1,4 +1,5 @@
-"""Read-only questions about accounts, for the gateway: who holds a key, what quota is left."""
+"""Read-only questions about accounts, for the gateway (who holds a key, what quota is
+left) and the notifier (where to mail a user)."""
 
 from __future__ import annotations
 
@@ -102,6 +103,18 @@ class AccountsReader:
                 max_documents=quota.max_documents, max_bytes=quota.max_bytes,
                 documents_used=quota.documents_used, bytes_used=quota.bytes_used,
             )  # fmt: skip
+
+        return await self._read(query)
+
+    async def email_of(self, user_id: str) -> str | None:
+        """The email address of the user ``user_id``; None for an unknown user."""
+        parsed = parse_user_id(user_id)
+        if parsed is None:
+            return None
+        statement = select(User.email).where(User.id == parsed)
+
+        async def query(session: AsyncSession) -> str | None:
+            return (await session.exec(statement)).first()
 
         return await self._read(query)
 

@@ -40,10 +40,12 @@ class TimelineEntry(BaseModel):
     """One event in a document's history.
 
     Attributes:
-        at: When the event happened (its envelope's ``time``).
+        at: When the event happened, as its sender says (its envelope's ``time``): the
+            timeline is shown in this order, but nothing is decided by it.
         event_id: The event's id; each event appears once.
         event_type: Its CloudEvents type, such as ``documents.uploaded.v1``.
-        status: The document's status once this event happened (in event time).
+        status: The document's status once this event happened (in event time; a
+            terminal status that lost to one received earlier is not shown).
         message: What happened, in a few words.
         percent: For inspection progress, how far it got.
     """
@@ -60,7 +62,9 @@ class CatalogEntryBase(BaseModel):
     """The read model of one document: what it is, where it stands, and how it got there.
 
     Fields an event has not told the catalog yet are None: events of one document
-    arrive in any order, so the entry may exist before its upload is known.
+    arrive in any order, so the entry may exist before its upload is known. Owner,
+    file name, declared type, size and storage URL come from the gateway's upload
+    alone: an entry without one has no owner, and nobody can read it.
     ``inspection`` is the inspector's loose metadata (``content_type``, ``sha256``,
     ``language``, ``word_count``, ``page_count``, ``details``…); keys of ``details``
     that MongoDB-compatible stores refuse (a ``.`` anywhere, a leading ``$``) have
@@ -112,18 +116,21 @@ class AppliedEventBase(BaseModel):
     id: str = Field(description="The event id")
     document_id: UUID
     event_type: str
-    at: datetime
+    at: datetime = Field(description="The envelope's time, as the sender wrote it")
     status: Status | None = None
     facts: dict[str, Any] = Field(
         default_factory=dict,
         description="What the event says about the document: owner, owner_email, filename, "
-        "declared_content_type, size_bytes, storage_url",
+        "declared_content_type, size_bytes, storage_url (only the upload's are believed, "
+        "but owner_email)",
     )
     message: str = ""
     percent: float | None = None
     reason: str | None = None
     inspection: dict[str, Any] | None = None
-    recorded_at: datetime
+    recorded_at: datetime = Field(
+        description="When the catalog received the event: what orders a document's events"
+    )
 
 
 class LoggedEvent(Document):

@@ -1,9 +1,12 @@
 """Applying events to the catalog: one function per event, callable without the bus.
 
 Each function appends the event to the document's log (``catalog_log``, see
-:mod:`services.catalog.log`; an event already in it is not appended again) and
-then writes the document's entry afresh from the whole log
-(:func:`services.catalog.projection.project`).
+:mod:`services.catalog.log`; an event already in it is not appended again), with
+the time the catalog received it, and then writes the document's entry afresh from
+the whole log (:func:`services.catalog.projection.project`). Only the gateway's
+upload records who owns a document and which file it is: the other events record
+their status and what they add (accounts: the owner's address; the inspector: what
+the bytes are), whatever owner or file they name.
 
 Why not update the entry in place with ``$setOnInsert``, ``$push`` guarded by
 ``$ne`` and a rank guard? Each of those operators works on FerretDB 1.24
@@ -56,7 +59,8 @@ INSPECT_JOB: Final = "inspect_document"
 
 
 async def apply_uploaded(event: DocumentUploaded, *, event_id: str, at: datetime) -> CatalogEntry:
-    """The gateway stored the bytes: status ``uploaded``."""
+    """The gateway stored the bytes: status ``uploaded``, and the only event whose owner,
+    file name, size and storage URL the catalog believes."""
     return await _apply(
         event, event_id=event_id, at=at, document_id=event.document_id, status="uploaded",
         facts={
@@ -71,14 +75,11 @@ async def apply_uploaded(event: DocumentUploaded, *, event_id: str, at: datetime
 async def apply_quota_reserved(
     event: QuotaReserved, *, event_id: str, at: datetime
 ) -> CatalogEntry:
-    """Accounts accepted the document: status ``accepted``."""
+    """Accounts accepted the document: status ``accepted`` (and the owner's address, if
+    accounts knows it; the owner it names is not believed)."""
     return await _apply(
         event, event_id=event_id, at=at, document_id=event.document_id, status="accepted",
-        facts={
-            "owner": event.owner, "owner_email": event.owner_email, "filename": event.filename,
-            "declared_content_type": event.content_type, "size_bytes": event.size_bytes,
-            "storage_url": event.storage_url,
-        },
+        facts={"owner_email": event.owner_email},
         message="quota reserved",
     )  # fmt: skip
 
@@ -120,7 +121,6 @@ async def apply_inspected(event: DocumentInspected, *, event_id: str, at: dateti
     )
     return await _apply(
         event, event_id=event_id, at=at, document_id=event.document_id, status="ready",
-        facts={"owner": event.owner, "owner_email": event.owner_email, "filename": event.filename},
         message=f"inspected: {summary}", inspection=inspection,
     )  # fmt: skip
 
@@ -131,10 +131,7 @@ async def apply_quota_exceeded(
     """Accounts refused the document: status ``rejected``, with the reason."""
     return await _apply(
         event, event_id=event_id, at=at, document_id=event.document_id, status="rejected",
-        facts={
-            "owner": event.owner, "owner_email": event.owner_email, "filename": event.filename,
-            "size_bytes": event.size_bytes, "storage_url": event.storage_url,
-        },
+        facts={"owner_email": event.owner_email},
         message=f"rejected: {event.reason}", reason=event.reason,
     )  # fmt: skip
 
@@ -143,10 +140,6 @@ async def apply_failed(event: DocumentFailed, *, event_id: str, at: datetime) ->
     """Processing gave up on the document: status ``failed``, with the reason."""
     return await _apply(
         event, event_id=event_id, at=at, document_id=event.document_id, status="failed",
-        facts={
-            "owner": event.owner, "owner_email": event.owner_email, "filename": event.filename,
-            "storage_url": event.storage_url,
-        },
         message=f"failed at {event.stage}: {event.reason}", reason=event.reason,
     )  # fmt: skip
 
@@ -157,7 +150,6 @@ async def apply_quota_released(
     """Accounts gave the quota back: a timeline entry, no change of status."""
     return await _apply(
         event, event_id=event_id, at=at, document_id=event.document_id,
-        facts={"owner": event.owner, "size_bytes": event.size_bytes},
         message="quota released",
     )  # fmt: skip
 
@@ -168,7 +160,6 @@ async def apply_content_deleted(
     """The stored bytes were deleted: a timeline entry, no change of status."""
     return await _apply(
         event, event_id=event_id, at=at, document_id=event.document_id,
-        facts={"storage_url": event.storage_url},
         message=f"content deleted: {event.reason}",
     )  # fmt: skip
 
@@ -186,8 +177,10 @@ async def refresh(
     while True:
         if not logged:
             return None
-        once = {event.id: event for event in logged}.values()
-        entry = CatalogEntry.model_validate(project(document_id, once).model_dump())
+        once: dict[str, AppliedEventBase] = {}
+        for event in logged:
+            once.setdefault(event.id, event)  # the first copy: when it was first received
+        entry = CatalogEntry.model_validate(project(document_id, once.values()).model_dump())
         try:
             await entry.save()
         except DuplicateKeyError:

@@ -2,11 +2,15 @@
 
 Consumes: QuotaExceeded, DocumentFailed (to delete the stored bytes).
 Produces: DocumentUploaded, DocumentContentDeleted.
+
+It deletes only bytes it stored, for the document the event names, and never those of
+a document the catalog has as ready (see ``discard`` in :func:`create_service`).
 """
 
 from __future__ import annotations
 
 import logging
+from uuid import UUID
 
 from bus import BusSettings, Service
 from bus.http import HttpServer
@@ -15,7 +19,7 @@ from services.accounts import AccountsReader
 from services.catalog import CatalogEntry
 from services.gateway.api import create_app
 from services.gateway.config import GatewaySettings
-from services.gateway.state import Gateway
+from services.gateway.state import Gateway, forget_blob, stored_blob
 from services.gateway.tokens import TokenStore
 from services.storage import BlobStorage, open_storage
 
@@ -46,13 +50,32 @@ def create_service(
         produces=[DocumentUploaded, DocumentContentDeleted],
     )
 
-    async def discard(document_id: object, url: str, reason: str) -> None:
-        deleted = await blobs.delete(url)
-        if deleted:
+    async def discard(document_id: UUID, url: str, reason: str) -> None:
+        """Delete the bytes of a refused or failed document, if they are the ones this
+        gateway stored for it (its own record in Redis) and the catalog does not have it
+        as ready; anything else is logged and left alone."""
+        stores = service.replica.stores
+        assert stores is not None
+        stored = await stored_blob(stores.redis, document_id)
+        if stored is None or stored != url:
+            log.warning(
+                "%s: not deleting %r for %s (%s): %s", name, url, document_id, reason,
+                "no bytes of it are stored here (or they are deleted)" if stored is None
+                else f"the bytes stored for it are at {stored!r}",
+            )  # fmt: skip
+            return
+        entry = await CatalogEntry.get(document_id)
+        if entry is not None and entry.status == "ready":
+            log.warning("%s: not deleting the bytes of %s (%s): the catalog has it ready",
+                        name, document_id, reason)  # fmt: skip
+            return
+        if await blobs.delete(url):
             log.info("%s: deleted the bytes of %s (%s)", name, document_id, reason)
         await service.publish(
             DocumentContentDeleted(document_id=document_id, storage_url=url, reason=reason)
         )
+        # Only now: a run that stops before publishing deletes (nothing) and announces again.
+        await forget_blob(stores.redis, document_id)
 
     @service.on(QuotaExceeded)
     async def on_quota_exceeded(event: QuotaExceeded) -> None:

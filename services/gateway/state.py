@@ -17,6 +17,23 @@ from services.storage import BlobStorage
 UPLOAD_KEY = "chorus:gateway:upload:{document_id}"
 """An accepted upload's owner and name, until the catalog has caught up with it."""
 
+BLOB_KEY = "chorus:gateway:blob:{document_id}"
+"""The storage URL of the bytes the gateway stored for a document, until it deletes them:
+an event asks it to delete bytes, and this says which ones are its to delete (no expiry)."""
+
+
+async def stored_blob(redis: Redis, document_id: UUID) -> str | None:
+    """The URL of the bytes the gateway stored for ``document_id`` and has not deleted."""
+    value = await redis.get(BLOB_KEY.format(document_id=document_id))
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def forget_blob(redis: Redis, document_id: UUID) -> None:
+    """The bytes of ``document_id`` are deleted: nothing of it is the gateway's to delete."""
+    await redis.delete(BLOB_KEY.format(document_id=document_id))
+
 
 @dataclass
 class Gateway:
@@ -30,12 +47,18 @@ class Gateway:
     accounts: AccountsReader
 
     async def remember_upload(self, document_id: UUID, owner: str, filename: str) -> None:
+        """Record an upload whose bytes are stored (where storage keeps the document's)."""
+        upload = UPLOAD_KEY.format(document_id=document_id)
         value = json.dumps({"owner": owner, "filename": filename})
-        key = UPLOAD_KEY.format(document_id=document_id)
-        await self.redis.set(key, value, ex=self.config.upload_record_ttl)
+        async with self.redis.pipeline(transaction=True) as both:
+            both.set(upload, value, ex=self.config.upload_record_ttl)
+            both.set(BLOB_KEY.format(document_id=document_id), self.storage.url_for(document_id))
+            await both.execute()
 
     async def forget_upload(self, document_id: UUID) -> None:
-        await self.redis.delete(UPLOAD_KEY.format(document_id=document_id))
+        await self.redis.delete(
+            UPLOAD_KEY.format(document_id=document_id), BLOB_KEY.format(document_id=document_id)
+        )
 
     async def pending_upload(self, document_id: UUID, owner: str) -> str | None:
         """The file name of ``owner``'s accepted upload the catalog has not recorded yet."""

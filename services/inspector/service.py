@@ -58,6 +58,10 @@ def create_service(
 ) -> Service:
     """The inspector: one deduplicated job per reserved document.
 
+    Only a document's own bytes are read: a reservation whose storage URL is not the one
+    storage gives that document id is ignored (logged), so that no event can have the
+    bytes of one document inspected under the id of another.
+
     The job reads the bytes, detects their type with libmagic (the declared type is
     only recorded, never trusted), extracts the text of text files and PDFs, detects
     its language, and publishes :class:`~contracts.DocumentInspected` with progress
@@ -136,6 +140,16 @@ def create_service(
 
     @service.on(QuotaReserved)
     async def on_quota_reserved(event: QuotaReserved) -> None:
+        own_url = blobs.url_for(event.document_id)
+        if event.storage_url != own_url:
+            # Storage keeps a document's bytes at the URL of its id: any other URL is
+            # another document's (or none), and reading it would inspect, and announce,
+            # someone else's file under this id.
+            log.warning(
+                "%s: not inspecting %s: its storage URL %r is not the document's own (%r)",
+                name, event.document_id, event.storage_url, own_url,
+            )  # fmt: skip
+            return
         request = InspectionRequest.from_event(event)
         key = str(request.document_id)
         kwargs = request.model_dump(mode="json")

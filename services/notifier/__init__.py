@@ -8,6 +8,7 @@ from services.notifier.mailer import (
     message_id,
     smtp_retry,
 )
+from services.notifier.owners import Owners, Records, RefusedEventError, verified
 from services.notifier.service import create_service, service
 from services.notifier.templates import KINDS, Kind, render
 
@@ -18,9 +19,13 @@ __all__ = [
     "MailRejectedError",
     "Mailer",
     "NotifierSettings",
+    "Owners",
+    "Records",
+    "RefusedEventError",
     "create_service",
     "message_id",
     "render",
     "service",
     "smtp_retry",
+    "verified",
 ]

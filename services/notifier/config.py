@@ -32,3 +32,10 @@ class NotifierSettings(BaseSettings):
     )
     retry_initial_delay: float = Field(default=0.5, ge=0)
     retry_max_delay: float = Field(default=8.0, ge=0)
+    catalog_wait: float = Field(
+        default=5.0,
+        ge=0,
+        description="Seconds an event about a document waits for the catalog to record the "
+        "document's upload (the catalog and the notifier handle events side by side) before "
+        "it is refused as one about a document nobody uploaded",
+    )
