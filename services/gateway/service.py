@@ -18,6 +18,7 @@ from contracts import DocumentContentDeleted, DocumentFailed, DocumentUploaded, 
 from services.accounts import AccountsReader
 from services.catalog import CatalogEntry
 from services.gateway.api import create_app
+from services.gateway.api.protocol import GatewayHttpProtocol
 from services.gateway.config import GatewaySettings
 from services.gateway.state import Gateway, forget_blob, stored_blob
 from services.gateway.tokens import TokenStore
@@ -95,7 +96,9 @@ def create_service(
             tokens=TokenStore(stores.redis, config.token_ttl), accounts=accounts,
         )  # fmt: skip
         service.gateway = gateway
-        service.http = HttpServer(create_app(gateway), config.host, config.port)
+        service.http = HttpServer(
+            create_app(gateway), config.host, config.port, http=GatewayHttpProtocol
+        )
         await service.http.start()
         log.info("%s: HTTP API on %s", name, service.http.url)
 

@@ -11,6 +11,7 @@ import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import Any
 from unittest import mock
 
@@ -30,6 +31,7 @@ from bus.deadletters import StoredDeadLetter
 from contracts import DocumentReady
 from services.accounts import AccountsReader, AccountsSettings, create_user
 from services.accounts import create_service as create_accounts
+from services.catalog import CatalogEntryBase
 from services.notifier import NotifierSettings
 from services.notifier import create_service as create_notifier
 from tests.helpers import bus, eventually
@@ -239,9 +241,29 @@ def free_port() -> int:
         return port
 
 
+class Records:
+    """The catalog and accounts, as the notifier sees them: every document is ready, and
+    its owner's address is the owner's name."""
+
+    async def document(self, document_id: uuid.UUID) -> CatalogEntryBase:
+        now = datetime.now(UTC)
+        return CatalogEntryBase(
+            id=document_id, owner=str(document_id), filename="report.pdf", status="ready",
+            inspection={"content_type": "application/pdf"}, created_at=now, updated_at=now,
+        )  # fmt: skip
+
+    async def email(self, owner: str) -> str | None:
+        return ADDRESSES.get(owner)
+
+
+ADDRESSES: dict[str, str] = {}
+
+
 def ready(email: str) -> DocumentReady:
+    document_id = uuid.uuid4()
+    ADDRESSES[str(document_id)] = email
     return DocumentReady(
-        document_id=uuid.uuid4(), owner="alice", owner_email=email, filename="report.pdf",
+        document_id=document_id, owner=str(document_id), filename="report.pdf",
         content_type="application/pdf", language="en",
     )  # fmt: skip
 
@@ -261,7 +283,7 @@ async def test_the_notifier_takes_a_new_retry_policy_and_mail_server_live(
         smtp_host="127.0.0.1", smtp_port=free_port(), timeout=2,
         retry_attempts=2, retry_initial_delay=0.01, retry_max_delay=0.02,
     )  # fmt: skip
-    notifier = create_notifier(name, settings, config)
+    notifier = create_notifier(name, settings, config, owners=Records())
     services.append(notifier)
     await notifier.start()
     assert notifier.retry.attempts == 2

@@ -8,6 +8,7 @@ import email.policy
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any, cast
 
@@ -21,6 +22,7 @@ from bus import BusSettings, Publisher, Service
 from bus.deadletters import StoredDeadLetter
 from bus.journal import JournalEntry
 from contracts import DocumentFailed, DocumentReady, NotificationSent, QuotaExceeded
+from services.catalog import CatalogEntryBase, Status
 from services.notifier import (
     Mailer,
     MailRejectedError,
@@ -76,31 +78,65 @@ async def inbox() -> AsyncIterator[Inbox]:
     await server.stop()
 
 
+CATALOG: dict[uuid.UUID, tuple[str, str, Status]] = {}
+"""The documents the events below are about, as the catalog has them: owner, file, status."""
+
+
+class Records:
+    """The catalog (``CATALOG``) and accounts as the notifier sees them: an owner that
+    looks like an address is its own address; any other has none. The lookup against the
+    real catalog and accounts runs in ``tests/system``."""
+
+    async def document(self, document_id: uuid.UUID) -> CatalogEntryBase | None:
+        if document_id not in CATALOG:
+            return None
+        owner, filename, status = CATALOG[document_id]
+        now = datetime.now(UTC)
+        return CatalogEntryBase(
+            id=document_id, owner=owner, filename=filename, status=status,
+            inspection={"content_type": "application/pdf", "language": "en"},
+            created_at=now, updated_at=now,
+        )  # fmt: skip
+
+    async def email(self, owner: str) -> str | None:
+        return owner if "@" in owner else None
+
+
 def notifier(
     name: str, settings: BusSettings, inbox: Inbox, **config: Any
 ) -> tuple[Service, NotifierSettings]:
     mail = NotifierSettings(smtp_host="127.0.0.1", smtp_port=inbox.port, timeout=5, **config)
-    return create_service(name, settings, mail), mail
+    return create_service(name, settings, mail, owners=Records()), mail
+
+
+def catalogued(owner: str, filename: str, status: Status) -> uuid.UUID:
+    document_id = uuid.uuid4()
+    CATALOG[document_id] = (owner, filename, status)
+    return document_id
 
 
 def ready(email: str | None, filename: str = "report.pdf") -> DocumentReady:
+    owner = email or "alice"
     return DocumentReady(
-        document_id=uuid.uuid4(), owner="alice", owner_email=email, filename=filename,
+        document_id=catalogued(owner, filename, "ready"), owner=owner, filename=filename,
         content_type="application/pdf", language="en",
     )  # fmt: skip
 
 
 def refused(email: str | None) -> QuotaExceeded:
+    owner = email or "bob"
     return QuotaExceeded(
-        document_id=uuid.uuid4(), owner="bob", owner_email=email, filename="big.bin",
+        document_id=catalogued(owner, "big.bin", "uploaded"), owner=owner, filename="big.bin",
         size_bytes=10**9, storage_url="file:///tmp/big.bin", reason="quota full: 1 GB of 1 GB",
     )  # fmt: skip
 
 
 def failed(email: str | None) -> DocumentFailed:
+    owner = email or "carol"
     return DocumentFailed(
-        document_id=uuid.uuid4(), owner="carol", owner_email=email, filename="scan.pdf",
-        storage_url="file:///tmp/scan.pdf", stage="inspection", reason="not a PDF after all",
+        document_id=catalogued(owner, "scan.pdf", "inspecting"), owner=owner,
+        filename="scan.pdf", storage_url="file:///tmp/scan.pdf", stage="inspection",
+        reason="not a PDF after all",
     )  # fmt: skip
 
 

@@ -83,12 +83,6 @@ async def test_the_media_type_is_read_in_any_case(pipeline: Pipeline) -> None:
     assert blob.read_bytes() == b"hello"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bus.http.HttpServer builds uvicorn's Config without http=: the gateway needs "
-    "HttpServer(..., http=GatewayHttpProtocol) in services/gateway/service.py (see "
-    "test_a_header_too_large_gets_json_from_the_gateway_protocol)",
-)
 async def test_a_one_megabyte_header_gets_a_json_431_from_the_running_gateway(
     pipeline: Pipeline,
 ) -> None:

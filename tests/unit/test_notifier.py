@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import ClassVar
 
 import aiosmtplib
 import jinja2
 import pytest
 
-from bus import RetryPolicy
+from bus import RetryPolicy, Service
 from bus.testing import in_memory
 from contracts import DocumentFailed, DocumentReady, NotificationSent, QuotaExceeded
+from services.catalog import CatalogEntryBase, Status
 from services.notifier import (
     KINDS,
     Mailer,
@@ -166,22 +169,59 @@ class FakeMailer(Mailer):
         return message_id(event_id)
 
 
-def ready(email: str | None = "alice@example.com") -> DocumentReady:
+REFUSED = uuid.UUID("2c1d7e4a-0b3f-4a6e-8d2c-9f1e0a7b6c5d")
+FAILED = uuid.UUID("6a5b4c3d-2e1f-4a0b-9c8d-7e6f5a4b3c2d")
+
+
+class Records:
+    """The catalog and accounts as the notifier sees them: a ready document of alice's,
+    a refused one of bob's, a failing one of carol's; dave has no address."""
+
+    documents: ClassVar[dict[uuid.UUID, tuple[str, str, Status]]] = {
+        DOC: ("alice", "report.pdf", "ready"),
+        REFUSED: ("bob", "big.bin", "uploaded"),
+        FAILED: ("carol", "x.pdf", "inspecting"),
+    }
+    emails: ClassVar[dict[str, str]] = {
+        "alice": "alice@example.com", "bob": "bob@example.com", "carol": "carol@example.com",
+    }  # fmt: skip
+
+    def __init__(self, *, without_address: bool = False) -> None:
+        self.without_address = without_address
+
+    async def document(self, document_id: uuid.UUID) -> CatalogEntryBase | None:
+        owner, filename, status = self.documents[document_id]
+        return CatalogEntryBase(
+            id=document_id, owner=owner, filename=filename, status=status,
+            inspection={"content_type": "application/pdf", "language": "en"},
+            created_at=datetime.now(UTC), updated_at=datetime.now(UTC),
+        )  # fmt: skip
+
+    async def email(self, owner: str) -> str | None:
+        return None if self.without_address else self.emails.get(owner)
+
+
+def notifier(mailer: Mailer, *, without_address: bool = False) -> Service:
+    records = Records(without_address=without_address)
+    return create_service("notifier-unit", mailer=mailer, retry=FAST, owners=records)
+
+
+def ready() -> DocumentReady:
     return DocumentReady(
-        document_id=DOC, owner="alice", owner_email=email, filename="report.pdf",
+        document_id=DOC, owner="alice", owner_email="someone@example.com", filename="x",
         content_type="application/pdf", language="en",
     )  # fmt: skip
 
 
 async def test_each_event_mails_the_owner_and_reports_it() -> None:
     mailer = FakeMailer()
-    service = create_service("notifier-unit", mailer=mailer, retry=FAST)
+    service = notifier(mailer)
     refused = QuotaExceeded(
-        document_id=DOC, owner="bob", owner_email="bob@example.com", filename="big.bin",
+        document_id=REFUSED, owner="bob", owner_email=None, filename="big.bin",
         size_bytes=10, storage_url="file:///x", reason="quota full",
     )  # fmt: skip
     failed = DocumentFailed(
-        document_id=DOC, owner="carol", owner_email="carol@example.com", filename="x.pdf",
+        document_id=FAILED, owner="carol", owner_email=None, filename="x.pdf",
         storage_url="file:///x", stage="inspection", reason="broken",
     )  # fmt: skip
     async with in_memory(service) as bus:
@@ -206,9 +246,9 @@ async def test_each_event_mails_the_owner_and_reports_it() -> None:
 
 async def test_no_address_means_no_mail_and_no_error(caplog: pytest.LogCaptureFixture) -> None:
     mailer = FakeMailer()
-    service = create_service("notifier-unit", mailer=mailer, retry=FAST)
+    service = notifier(mailer, without_address=True)
     async with in_memory(service) as bus:
-        await bus.publish(ready(email=None))
+        await bus.publish(ready())
 
     assert mailer.tries == 0
     assert bus.of_type(NotificationSent) == []
@@ -218,7 +258,7 @@ async def test_no_address_means_no_mail_and_no_error(caplog: pytest.LogCaptureFi
 
 async def test_a_server_that_is_down_for_a_while_gets_the_mail_on_a_retry() -> None:
     mailer = FakeMailer(failures=2)
-    service = create_service("notifier-unit", mailer=mailer, retry=FAST)
+    service = notifier(mailer)
     async with in_memory(service) as bus:
         await bus.publish(ready())
 
@@ -230,7 +270,7 @@ async def test_a_server_that_is_down_for_a_while_gets_the_mail_on_a_retry() -> N
 
 async def test_a_refused_mail_is_dead_lettered_at_once() -> None:
     mailer = FakeMailer(failures=99, error=MailRejectedError("550 no such user"))
-    service = create_service("notifier-unit", mailer=mailer, retry=FAST)
+    service = notifier(mailer)
     async with in_memory(service) as bus:
         await bus.publish(ready())
 
@@ -243,7 +283,7 @@ async def test_a_refused_mail_is_dead_lettered_at_once() -> None:
 
 async def test_a_server_down_for_good_dead_letters_after_the_last_attempt() -> None:
     mailer = FakeMailer(failures=99)
-    service = create_service("notifier-unit", mailer=mailer, retry=FAST)
+    service = notifier(mailer)
     async with in_memory(service) as bus:
         await bus.publish(ready())
 
