@@ -77,7 +77,7 @@ async def test_an_event_mongo_cannot_store_is_dead_lettered_and_never_comes_back
     letter = await StoredDeadLetter.find_one(StoredDeadLetter.event_id == poison_id)
     assert letter is not None
     assert letter.service == name
-    assert letter.attempts == QUICK.attempts
+    assert letter.attempts == 1  # what MongoDB cannot encode is not worth another try
     assert letter.reason.startswith("OverflowError")
     assert letter.payload == payload.decode(), "the raw payload is kept as it came"
     assert letter.envelope is None
@@ -86,7 +86,7 @@ async def test_an_event_mongo_cannot_store_is_dead_lettered_and_never_comes_back
     assert kept["data"]["size_bytes"] == HUGE
     assert letter.problem is not None
     assert "JSON text" in letter.problem
-    assert seen == [poison_id] * QUICK.attempts
+    assert seen == [poison_id]
     await eventually(
         lambda: settled(name, outcome="dead-lettered") == 1, what="the delivery to end"
     )
@@ -99,7 +99,7 @@ async def test_an_event_mongo_cannot_store_is_dead_lettered_and_never_comes_back
     services.append(second)
     await second.start()
     await eventually(lambda: marker.id in seen, what="the event sent while it was away")
-    assert seen.count(poison_id) == QUICK.attempts, "the refused event came back"
+    assert seen.count(poison_id) == 1, "the refused event came back"
     assert await StoredDeadLetter.find(StoredDeadLetter.event_id == poison_id).count() == 1
 
 

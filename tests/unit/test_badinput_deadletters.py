@@ -171,7 +171,7 @@ def storing_handler() -> tuple[Handler, list[DocumentUploaded]]:
     return Handler.build(on_uploaded, DocumentUploaded), seen
 
 
-async def test_an_event_bson_cannot_hold_is_tried_then_dead_lettered_in_a_form_that_fits() -> None:
+async def test_an_event_bson_cannot_hold_is_dead_lettered_at_once_in_a_form_that_fits() -> None:
     sink = BsonDeadLetters()
     handler, seen = storing_handler()
     payload = huge_payload()
@@ -179,9 +179,9 @@ async def test_an_event_bson_cannot_hold_is_tried_then_dead_lettered_in_a_form_t
     outcome = await pipeline_with(sink).deliver(Delivery(handler, TOPIC, payload))
 
     assert outcome is Outcome.DEAD_LETTERED
-    assert len(seen) == 5
+    assert len(seen) == 1  # what MongoDB cannot encode is not worth another try
     [letter] = sink.letters.values()
-    assert letter.attempts == 5
+    assert letter.attempts == 1
     assert letter.reason.startswith("OverflowError")
     assert letter.payload == payload.decode()
     assert letter.problem is not None
