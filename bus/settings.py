@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, Self
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bus.tracing import TracingExporter
@@ -14,16 +18,30 @@ from bus.tracing import TracingExporter
 class BusSettings(BaseSettings):
     """Where the bus and the stores are. Each field reads ``BUS_<NAME>``.
 
-    The defaults point at the local stack that ``make up`` starts; they hold
-    no secret worth keeping.
+    The defaults point at the local stack that ``make up`` starts. Its passwords are
+    not in them: unless ``redis_url``, ``mongo_url`` or ``postgres_url`` is given, the
+    login that ``infra/stack.sh`` generated in ``credentials_dir`` (``redis.json``,
+    ``mongo.json``, ``postgres.json``) is added to the default, and ``mqtt_ca_file``
+    defaults to the stack's CA (``tls/ca.crt``). A URL given explicitly is used as it
+    is, with its own credentials or none.
     """
 
     model_config = SettingsConfigDict(env_prefix="BUS_", extra="ignore")
 
-    mqtt_url: str = "mqtt://localhost:1883"
+    mqtt_url: str = Field(
+        default="mqtt://localhost:1883",
+        description="The broker: mqtt://HOST:PORT, or mqtts://HOST:PORT for TLS (the local "
+        "stack's TLS listener is mqtts://localhost:8883).",
+    )
+    mqtt_ca_file: Path | None = Field(
+        default=None,
+        description="The CA certificates (PEM) an mqtts:// broker's certificate must be "
+        "signed by. Unset: the local stack's generated CA (credentials_dir/tls/ca.crt) if it "
+        "exists, else the system's trusted CAs (a managed broker with a public certificate).",
+    )
     redis_url: str = "redis://localhost:6379/0"
     mongo_url: str = "mongodb://localhost:27017/chorus"
-    postgres_url: str = "postgresql+asyncpg://chorus:chorus@localhost:5432/chorus"
+    postgres_url: str = "postgresql+asyncpg://localhost:5432/chorus"
 
     mqtt_username: str | None = Field(
         default=None,
@@ -88,6 +106,23 @@ class BusSettings(BaseSettings):
         "variables, default http://localhost:4318).",
     )
 
+    @model_validator(mode="after")
+    def _local_stack_logins(self) -> Self:
+        """The generated logins and CA of the local stack, where nothing was given."""
+        given = self.model_fields_set
+        for field, name, query in _STACK_LOGINS:
+            login = None if field in given else _stack_login(self.credentials_dir / name)
+            if login is not None:
+                setattr(self, field, _with_login(getattr(self, field), *login, query))
+        ca = self.credentials_dir / "tls" / "ca.crt"
+        if "mqtt_ca_file" not in given and ca.is_file():
+            self.mqtt_ca_file = ca
+        return self
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for field, value in super().__repr_args__():
+            yield field, (_redacted(value) if field and field.endswith("_url") else value)
+
     def scoped(self, service: str) -> str:
         """``service``'s name in what deployments may share: Redis keys (dedup records,
         arq queues and job ids) and MQTT client ids. The plain name, or
@@ -113,3 +148,42 @@ class BusSettings(BaseSettings):
 
 def _config_home() -> Path:
     return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+
+
+_STACK_LOGINS: tuple[tuple[str, str, dict[str, str]], ...] = (
+    ("redis_url", "redis.json", {}),
+    ("postgres_url", "postgres.json", {}),
+    # FerretDB keeps its user in the admin database (infra/stack.sh).
+    ("mongo_url", "mongo.json", {"authSource": "admin"}),
+)
+"""Each store URL, its login file in the credentials folder (written by
+infra/stack_secrets.py), and what the URL needs besides user and password."""
+
+
+def _stack_login(path: Path) -> tuple[str, str] | None:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    return str(data["username"]), str(data["password"])
+
+
+def _with_login(url: str, username: str, password: str, query: dict[str, str]) -> str:
+    """``url`` logging in as ``username`` (unless it names a user already)."""
+    parts = urlsplit(url)
+    if parts.username is not None:
+        return url
+    login = f"{quote(username, safe='')}:{quote(password, safe='')}@"
+    params = query | dict(parse_qsl(parts.query))  # what the URL says wins
+    return urlunsplit(parts._replace(netloc=login + parts.netloc, query=urlencode(params)))
+
+
+def _redacted(value: Any) -> Any:
+    """A URL with its password shown as ``***`` (for ``repr``)."""
+    if not isinstance(value, str):
+        return value
+    parts = urlsplit(value)
+    if parts.password is None:
+        return value
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from faststream.exceptions import IncorrectState
 from faststream.middlewares import AckPolicy
 from faststream.mqtt import MQTTBroker, TestMQTTBroker
 from faststream.mqtt.annotations import MQTTMessage
-from faststream.security import SASLPlaintext
+from faststream.security import BaseSecurity, SASLPlaintext
 
 from bus.constants import CLOUDEVENTS_CONTENT_TYPE
 from bus.security.credentials import Credential, CredentialStore
@@ -158,19 +159,22 @@ def make_broker(
 
 def _security(
     settings: BusSettings, client_id: str, identity: str | None, credential: Credential | None
-) -> SASLPlaintext | None:
+) -> BaseSecurity | None:
     if credential is None and settings.mqtt_username is not None:
         secret = settings.mqtt_password
         credential = Credential(settings.mqtt_username, secret.get_secret_value() if secret else "")
     if credential is None and urlsplit(settings.mqtt_url).username is None:
         store = CredentialStore(settings.credentials_dir)
         credential = store.for_replica(identity, client_id)
+    # mqtts://: the broker's certificate must be signed by settings.mqtt_ca_file (the
+    # local stack's CA) or, without one, by a CA the system trusts; and name its host.
+    tls = None
+    if urlsplit(settings.mqtt_url).scheme.lower() == "mqtts":
+        tls = ssl.create_default_context(cafile=settings.mqtt_ca_file)
     if credential is None:
-        return None
+        return None if tls is None else BaseSecurity(ssl_context=tls)
     return SASLPlaintext(
-        username=credential.username,
-        password=credential.password,
-        use_ssl=urlsplit(settings.mqtt_url).scheme == "mqtts",
+        username=credential.username, password=credential.password, ssl_context=tls
     )
 
 
