@@ -57,33 +57,41 @@ def main() -> None:
 
 
 async def run(args: argparse.Namespace) -> None:
-    async with private_broker() as mqtt_url:
-        await measure(args, mqtt_url)
+    async with private_broker() as (mqtt_url, mqtts_url):
+        await measure(args, mqtt_url, mqtts_url)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 @contextlib.asynccontextmanager
-async def private_broker() -> AsyncIterator[str]:
-    """A Mosquitto of the bench's own (same config as the stack's, fresh data, a free
-    port): the load never reaches the services ``make up`` runs, and no earlier backlog
-    in the stack's broker skews the numbers."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+async def private_broker() -> AsyncIterator[tuple[str, str]]:
+    """A Mosquitto of the bench's own (same config as the stack's, fresh data, free
+    ports): the load never reaches the services ``make up`` runs, and no earlier backlog
+    in the stack's broker skews the numbers. Its plain URL and its TLS one (the stack's
+    generated certificate, which names localhost)."""
+    port, tls_port = _free_port(), _free_port()
     folder = Path(tempfile.mkdtemp(prefix="chorus-bench-"))
-    env = dict(os.environ, CHORUS_STACK_DIR=str(folder), MQTT_PORT=str(port))
+    env = dict(
+        os.environ, CHORUS_STACK_DIR=str(folder), MQTT_PORT=str(port), MQTTS_PORT=str(tls_port)
+    )
 
     def stack(*args: str) -> None:
         subprocess.run(["bash", str(STACK_SCRIPT), *args], env=env, check=True, capture_output=True)
 
     await asyncio.to_thread(stack, "up", "mosquitto")
     try:
-        yield f"mqtt://127.0.0.1:{port}"
+        yield f"mqtt://127.0.0.1:{port}", f"mqtts://localhost:{tls_port}"
     finally:
         await asyncio.to_thread(stack, "down", "mosquitto")
         shutil.rmtree(folder, ignore_errors=True)
 
 
-async def measure(args: argparse.Namespace, mqtt_url: str) -> None:
+async def measure(args: argparse.Namespace, mqtt_url: str, mqtts_url: str) -> None:
     console = Console()
     base = BusSettings()
     parts = urlsplit(base.mongo_url)
@@ -98,12 +106,14 @@ async def measure(args: argparse.Namespace, mqtt_url: str) -> None:
         }
     )
     journaled = settings.model_copy(update={"journal_first": True})
+    over_tls = settings.model_copy(update={"mqtt_url": mqtts_url})
     results: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, Python {platform.python_version()}",
     }
     steps: list[tuple[str, Callable[[], Awaitable[dict[str, Any]]]]] = [
         ("consumer", lambda: scenarios.consumer_throughput(settings, args.events)),
+        ("transport", lambda: scenarios.transport_cost(settings, over_tls, args.events)),
         ("publish", lambda: scenarios.publishing(settings, min(args.events, 2000))),
         ("latency", lambda: scenarios.steady_latency(settings, args.rate, args.seconds)),
         ("replicas", lambda: scenarios.replica_scaling(settings, args.events, (1, 2, 4))),
@@ -136,6 +146,7 @@ def _table(results: dict[str, Any]) -> Table:
     table.add_column("value", justify="right")
     sections = (
         "consumer",
+        "transport",
         "publish",
         "latency",
         "replicas",

@@ -13,6 +13,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from bus import BusSettings
 from bus.mongo import connect_mongo, release_mongo
@@ -34,7 +35,7 @@ async def catalog_cost(settings: BusSettings, sizes: tuple[int, ...]) -> dict[st
     """Milliseconds per applied event with ``size`` events of other documents logged, and
     the time of one log read by slots and by ``document_id`` at that size."""
     database = f"chorus_bench_catalog_{uuid.uuid4().hex[:8]}"
-    url = settings.mongo_url.rsplit("/", 1)[0] + f"/{database}"
+    url = urlunsplit(urlsplit(settings.mongo_url)._replace(path=f"/{database}"))
     client = await connect_mongo(url, [CatalogEntry, LoggedEvent, AppliedEvent])
     results: dict[str, Any] = {"events_per_document": 5, "documents": DOCUMENTS}
     try:

@@ -17,12 +17,14 @@ from urllib.parse import urlsplit
 
 import zmqtt
 from faststream.mqtt import MQTTBroker
+from faststream.security import SASLPlaintext
 from redis.asyncio import Redis
 
 from bench.consumer import COUNTER, create_counter
 from bus import BusSettings, Envelope, Publisher, Service
 from bus._internal.broker import make_broker
 from bus.jobs import JobContext
+from bus.security import OPS, Credential, CredentialStore
 from tests.helpers import uploaded
 
 TOPIC = "documents/uploaded/v1"
@@ -102,6 +104,14 @@ async def _counter_at_least(redis: Redis, key: str, count: int) -> bool:
     return int(await redis.get(key) or 0) >= count
 
 
+def _ops(settings: BusSettings) -> Credential:
+    """The bare clients log in as ``ops``, as the bus's command line does."""
+    credential = CredentialStore(settings.credentials_dir).identity(OPS)
+    if credential is None:
+        raise SystemExit(f"no {OPS} credential in {settings.credentials_dir}: run make up")
+    return credential
+
+
 async def _faststream(settings: BusSettings, count: int) -> tuple[float, float]:
     """A bare FastStream subscriber: QoS 1, json.loads, ack after.
 
@@ -109,7 +119,11 @@ async def _faststream(settings: BusSettings, count: int) -> tuple[float, float]:
     ``application/cloudevents+json``, so the handler decodes them itself.)
     """
     seen = 0
-    broker = MQTTBroker(settings.mqtt_url, version="5.0", log_level=logging.DEBUG)
+    ops = _ops(settings)
+    broker = MQTTBroker(
+        settings.mqtt_url, version="5.0", log_level=logging.DEBUG,
+        security=SASLPlaintext(username=ops.username, password=ops.password),
+    )  # fmt: skip
 
     @broker.subscriber(TOPIC, qos=zmqtt.QoS.AT_LEAST_ONCE)
     async def handle(body: bytes) -> None:
@@ -131,7 +145,11 @@ async def _zmqtt(settings: BusSettings, count: int) -> tuple[float, float]:
     """A bare zmqtt client: QoS 1, json.loads, ack after."""
     parts = urlsplit(settings.mqtt_url)
     seen = 0
-    client = zmqtt.MQTTClient(parts.hostname or "localhost", parts.port or 1883, version="5.0")
+    ops = _ops(settings)
+    client = zmqtt.MQTTClient(
+        parts.hostname or "localhost", parts.port or 1883, version="5.0",
+        username=ops.username, password=ops.password,
+    )  # fmt: skip
     await client.connect()
     subscription = client.subscribe(TOPIC, qos=zmqtt.QoS.AT_LEAST_ONCE, auto_ack=False)
     await subscription.start()
@@ -159,6 +177,51 @@ async def _forget(settings: BusSettings, client_id: str) -> None:
     broker = make_broker(settings, client_id=client_id, reconnect=False)
     await broker.connect()
     await broker.stop()
+
+
+# -- 1a. the transport: the bus consumer over TLS and over plain TCP ---------------------
+
+
+async def transport_cost(
+    plain: BusSettings, tls: BusSettings, count: int, *, rounds: int = 4, connects: int = 20
+) -> dict[str, Any]:
+    """The bus consumer of step 1 on the same broker's plain and TLS listeners, the
+    publishers on the same listener as the consumer, ``rounds`` times in turn: events/s
+    (median), the ratio of each TLS run to the plain run just before it (median: slow
+    drift in a busy machine's load cancels out), this process's CPU time per event
+    (publishers and consumer, so both ends' encryption, not the broker's), and the time
+    to connect and log in (median of ``connects``)."""
+    results: dict[str, Any] = {"events": count, "rounds": rounds}
+    rates: dict[str, list[float]] = {"plain": [], "tls": []}
+    cpu: dict[str, list[float]] = {"plain": [], "tls": []}
+    for _ in range(rounds):
+        for label, settings in (("plain", plain), ("tls", tls)):
+            used = time.process_time()
+            rate, _ = await _bus(settings, count)
+            cpu[label].append((time.process_time() - used) / count)
+            rates[label].append(rate)
+    for label, settings in (("plain", plain), ("tls", tls)):
+        results[f"{label}_events_per_s"] = round(statistics.median(rates[label]), 1)
+        results[f"{label}_cpu_us_per_event"] = round(1e6 * statistics.median(cpu[label]), 1)
+        results[f"{label}_connect_ms"] = await _connect_ms(settings, connects)
+    paired = [t / p for p, t in zip(rates["plain"], rates["tls"], strict=True)]
+    results["tls_vs_plain"] = round(statistics.median(paired), 3)
+    results["tls_cpu_vs_plain"] = round(
+        results["tls_cpu_us_per_event"] / results["plain_cpu_us_per_event"], 3
+    )
+    return results
+
+
+async def _connect_ms(settings: BusSettings, times: int) -> float:
+    """Median milliseconds from nothing to a broker that accepted the login (CONNACK)."""
+    durations = []
+    for _ in range(times):
+        broker = make_broker(settings, reconnect=False)
+        start = time.perf_counter()
+        await broker.connect()
+        durations.append(time.perf_counter() - start)
+        await broker.stop()
+    return round(1000 * statistics.median(durations), 2)
 
 
 # -- 1b. publishing: the cost of journal-first ------------------------------------------
