@@ -68,6 +68,7 @@ endif
 stack-up:
 ifeq ($(DOCKER),yes)
 	python3 infra/broker_identities.py .stack/compose/mosquitto/dynsec.json
+	python3 infra/stack_secrets.py compose-env
 	docker compose -f infra/compose.yaml up -d --wait
 else
 	infra/stack.sh up

@@ -9,6 +9,7 @@ import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -17,7 +18,6 @@ from bus import BusSettings
 REPO = Path(__file__).resolve().parents[2]
 STACK_SCRIPT = REPO / "infra" / "stack.sh"
 PORT_VARIABLES = {"mosquitto": "MQTT_PORT", "redis": "REDIS_PORT"}
-
 
 
 def free_port() -> int:
@@ -45,8 +45,12 @@ class PrivateStack:
         self.ports = {name: free_port() for name in PORT_VARIABLES}
 
     def url(self, name: str) -> str:
-        scheme = {"mosquitto": "mqtt", "redis": "redis"}[name]
-        return f"{scheme}://127.0.0.1:{self.ports[name]}" + ("/0" if name == "redis" else "")
+        if name == "mosquitto":
+            return f"mqtt://127.0.0.1:{self.ports[name]}"
+        # A private Redis takes the same generated login as the stack's.
+        login = urlsplit(BusSettings().redis_url)
+        where = f"{login.username}:{login.password}@127.0.0.1:{self.ports[name]}"
+        return login._replace(netloc=where, path="/0").geturl()
 
     async def _script(self, *args: str) -> None:
         env = dict(os.environ, CHORUS_STACK_DIR=str(self.root))
@@ -148,5 +152,3 @@ class ServiceProcess:
         except TimeoutError:
             self.process.kill()
             return await self.process.wait()
-
-

@@ -221,9 +221,9 @@ async def test_make_up_runs_a_scaffolded_consumer_that_gets_its_events(
     elsewhere = settings.model_copy(
         update={"namespace": f"{settings.namespace}x", "journal_first": False}
     )
-    async with Publisher(source="/test/1", settings=elsewhere) as publisher:
+    async with Publisher(source="/notifier/0", settings=elsewhere) as publisher:
         decoy = await publisher.publish(event)
-    async with Publisher(source="/test/1", settings=settings) as publisher:
+    async with Publisher(source="/notifier/0", settings=settings) as publisher:
         sent = await publisher.publish(event)
 
     log = checkout.logs / f"svc-{name}-0.log"
