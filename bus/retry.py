@@ -40,7 +40,7 @@ class RetryPolicy:
             ValueError,
             OverflowError,
             InvalidDocument,
-        )  # fmt: skip
+        )
     )
 
     def __post_init__(self) -> None:

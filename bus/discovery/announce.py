@@ -26,9 +26,9 @@ import logging
 import math
 import os
 import socket
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from bus._internal.broker import Broker, raw_client
 from bus._internal.mqtt import MQTT_ERRORS, Will, publish_retained, will
@@ -36,8 +36,8 @@ from bus.discovery.models import EVERY_EVENT, Health, Presence
 from bus.discovery.topics import instance_of, presence_topic
 
 if TYPE_CHECKING:
+    from bus.declared import Declared
     from bus.settings import BusSettings
-    from contracts import Event
 
 log = logging.getLogger("bus.discovery")
 
@@ -46,27 +46,6 @@ EXPIRES_AFTER = 10
 
 PUBLISH_TIMEOUT = 5.0
 """Seconds a presence publish may wait for its PUBACK."""
-
-
-class Declared(Protocol):
-    """What a presence tells of a service's declarations (a :class:`bus.Service`)."""
-
-    name: str
-    settings: BusSettings
-    version: str | None
-    shared: bool
-
-    @property
-    def consumes(self) -> Sequence[type[Event]]: ...
-
-    @property
-    def consumes_every_event(self) -> bool: ...
-
-    @property
-    def produces(self) -> Sequence[type[Event]]: ...
-
-    @property
-    def job_names(self) -> Sequence[str]: ...
 
 
 def presence_will(settings: BusSettings, service: str, client_id: str) -> Will:

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from bus._internal.mqtt import connected_client, publish_retained
 from bus.constants import PRODUCERS_TOPIC
+from bus.declared import Declared
 from bus.security.credentials import DYNSEC_ADMIN, OPS, CredentialStore, new_password
 from bus.security.dynsec import DynSec
 from bus.security.producers import encode_map, producer_map
-from bus.security.rules import OPS_RULES, Declared, Rules, outside_rules, service_rules
+from bus.security.rules import OPS_RULES, Rules, outside_rules, service_rules
 from contracts import lookup
 
 if TYPE_CHECKING:

@@ -27,8 +27,8 @@ from bus._internal.mqtt import MQTT_ERRORS, QOS1, Client, Subscription, read_ret
 from bus.constants import PRODUCERS_TOPIC
 
 if TYPE_CHECKING:
+    from bus.declared import Declared
     from bus.envelope import Envelope
-    from bus.security.rules import Declared
     from bus.settings import BusSettings
 
 log = logging.getLogger("bus.security")

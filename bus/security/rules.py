@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal
 
 from bus.constants import (
     CONFIG_TOPIC,
@@ -25,6 +25,7 @@ from bus.constants import (
 )
 
 if TYPE_CHECKING:
+    from bus.declared import Declared
     from bus.settings import BusSettings
     from contracts import Event
 
@@ -69,22 +70,6 @@ class Rules:
     @property
     def subscribes(self) -> list[str]:
         return [a.topic for a in self.acls if a.acltype == "subscribePattern" and a.allow]
-
-
-class Declared(Protocol):
-    """What the rules read of a service (a :class:`bus.Service`)."""
-
-    name: str
-    shared: bool
-
-    @property
-    def consumes(self) -> Sequence[type[Event]]: ...
-
-    @property
-    def consumes_every_event(self) -> bool: ...
-
-    @property
-    def produces(self) -> Sequence[type[Event]]: ...
 
 
 def replica_client_ids(settings: BusSettings, service: str, replicas: int) -> tuple[str, ...]:

@@ -1,0 +1,34 @@
+"""What the rest of the runtime reads of a service's declarations (a :class:`bus.Service`).
+
+Presence, the broker's rules and the producer map take this, not the whole ``Service``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from bus.settings import BusSettings
+    from contracts import Event
+
+
+class Declared(Protocol):
+    """A service's name, settings and declarations."""
+
+    name: str
+    settings: BusSettings
+    version: str | None
+    shared: bool
+
+    @property
+    def consumes(self) -> Sequence[type[Event]]: ...
+
+    @property
+    def consumes_every_event(self) -> bool: ...
+
+    @property
+    def produces(self) -> Sequence[type[Event]]: ...
+
+    @property
+    def job_names(self) -> Sequence[str]: ...
