@@ -4,8 +4,10 @@ touched only inside ``bus/_internal/``: an upgrade of either changes this folder
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
@@ -17,6 +19,8 @@ from bus._internal.broker import make_broker
 if TYPE_CHECKING:
     from bus.security.credentials import Credential
     from bus.settings import BusSettings
+
+_log = logging.getLogger("bus.mqtt")
 
 Client = zmqtt.MQTTClient
 """A connected MQTT 5 client."""
@@ -96,3 +100,63 @@ async def connected_client(
         yield client
     finally:
         await broker.stop()
+
+
+class Follower:
+    """Hands each message on one topic to ``receive``, in a task of its own, until
+    :meth:`stop` (a plain QoS 1 subscription: the broker sends the retained message
+    again after each reconnection). Never raises.
+
+    Args:
+        client: The replica's connected client.
+        topic: What to follow.
+        receive: Takes each payload; an exception there is logged and the next
+            message still comes.
+    """
+
+    STOP_TIMEOUT = 5.0
+    """Seconds :meth:`stop` waits for the broker to confirm the unsubscription."""
+
+    def __init__(self, client: Client, topic: str, receive: Callable[[bytes], object]) -> None:
+        self.client = client
+        self.topic = topic
+        self.receive = receive
+        self._subscription: Subscription | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> bool:
+        """Subscribe; False (logged) if the broker did not take the subscription."""
+        subscription = self.client.subscribe(self.topic, qos=QOS1)
+        try:
+            await subscription.start()
+        except MQTT_ERRORS as exc:
+            _log.error("cannot follow %s (%r)", self.topic, exc)
+            return False
+        self._subscription = subscription
+        self._task = asyncio.create_task(self._follow(subscription), name=f"follow:{self.topic}")
+        return True
+
+    async def stop(self) -> None:
+        """Stop following and unsubscribe (before the connection closes)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._subscription is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.STOP_TIMEOUT):
+                    await self._subscription.stop()  # logs its own failures, never raises
+            self._subscription = None
+
+    async def _follow(self, subscription: Subscription) -> None:
+        while True:
+            try:
+                message = await subscription.get_message()
+            except MQTT_ERRORS as exc:  # the client gave up for good
+                _log.error("stopped following %s: %r", self.topic, exc)
+                return
+            try:
+                self.receive(message.payload)
+            except Exception:  # a bug there must not stop the following messages
+                _log.exception("failed to apply a message on %s", self.topic)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING, Protocol
 
-from bus._internal.mqtt import MQTT_ERRORS, QOS1, Client, Subscription
+from bus._internal.mqtt import MQTT_ERRORS, Client, Follower
 from bus.config.model import (
     ConfigError,
     LiveConfig,
@@ -27,11 +25,6 @@ log = logging.getLogger("bus.config")
 
 LOAD_TIMEOUT = 5.0
 """Seconds a starting replica waits for its config before it starts without it."""
-
-STOP_TIMEOUT = 5.0
-"""Seconds a stopping replica waits for the broker to confirm it unsubscribed."""
-
-_UNREACHABLE = MQTT_ERRORS
 
 
 class Configured(Protocol):
@@ -61,8 +54,7 @@ class ConfigWatcher:
         self.service = service
         self.config = service.live_config
         self.topic = config_topic(service.settings, service.name)
-        self._subscription: Subscription | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._follower: Follower | None = None
         self._pending: tuple[SettingChange, ...] = ()
         self._ignored: tuple[str, ...] = ()
         self._last: bytes | None = None
@@ -77,7 +69,7 @@ class ConfigWatcher:
         try:
             store = ConfigStore(self.service.settings, client, LOAD_TIMEOUT)
             payload = await store.read_payload(self.service.name)
-        except _UNREACHABLE as exc:
+        except MQTT_ERRORS as exc:
             log.warning(
                 "%s config: could not read %s at start (%r); starting with its own settings, "
                 "live ones follow once connected", self.service.name, self.topic, exc,
@@ -86,42 +78,16 @@ class ConfigWatcher:
         return self.receive(payload, at_start=True)
 
     async def follow(self, client: Client) -> None:
-        """Subscribe on the replica's connection and apply each new message."""
-        subscription = client.subscribe(self.topic, qos=QOS1)
-        try:
-            await subscription.start()
-        except _UNREACHABLE as exc:
-            log.error("%s config: cannot follow %s (%r); changes apply after a restart",
-                      self.service.name, self.topic, exc)  # fmt: skip
-            return
-        self._subscription = subscription
-        self._task = asyncio.create_task(self._follow(subscription), name=f"config:{self.topic}")
+        """Subscribe on the replica's connection and apply each new message (a failed
+        subscription is logged: changes then apply after a restart)."""
+        self._follower = Follower(client, self.topic, self.receive)
+        await self._follower.start()
 
     async def stop(self) -> None:
         """Stop following and unsubscribe (before the connection closes)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        if self._subscription is not None:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(STOP_TIMEOUT):
-                    await self._subscription.stop()  # logs its own failures, never raises
-            self._subscription = None
-
-    async def _follow(self, subscription: Subscription) -> None:
-        while True:
-            try:
-                message = await subscription.get_message()
-            except _UNREACHABLE as exc:  # the client gave up for good
-                log.error("%s config: stopped following %s: %r", self.service.name,
-                          self.topic, exc)  # fmt: skip
-                return
-            try:
-                self.receive(message.payload)
-            except Exception:  # a bug here must not stop the following messages
-                log.exception("%s config: failed to apply a message", self.service.name)
+        if self._follower is not None:
+            await self._follower.stop()
+            self._follower = None
 
     def receive(self, payload: bytes, *, at_start: bool = False) -> Settled | None:
         """Apply one config message; None if it was refused (logged) or seen last time.

@@ -16,14 +16,12 @@ keep everyone else out.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from bus._internal.mqtt import MQTT_ERRORS, QOS1, Client, Subscription, read_retained
+from bus._internal.mqtt import MQTT_ERRORS, Client, Follower, read_retained
 from bus.constants import PRODUCERS_TOPIC
 
 if TYPE_CHECKING:
@@ -69,8 +67,7 @@ class Producers:
         self.topic = settings.wire_topic(PRODUCERS_TOPIC)
         self.service = service
         self.by_type: dict[str, frozenset[str]] | None = None
-        self._subscription: Subscription | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._follower: Follower | None = None
 
     def check(self, envelope: Envelope) -> str | None:
         """Why ``envelope`` must not be trusted, or None (also without a map)."""
@@ -109,32 +106,11 @@ class Producers:
 
     async def follow(self, client: Client) -> None:
         """Apply each new map while the replica runs."""
-        subscription = client.subscribe(self.topic, qos=QOS1)
-        try:
-            await subscription.start()
-        except MQTT_ERRORS as exc:
-            log.error("%s: cannot follow %s (%r)", self.service, self.topic, exc)
-            return
-
-        async def follow() -> None:
-            try:
-                while True:
-                    self.receive((await subscription.get_message()).payload)
-            except MQTT_ERRORS as exc:  # the client gave up for good
-                log.error("%s: stopped following %s: %r", self.service, self.topic, exc)
-
-        self._subscription = subscription
-        self._task = asyncio.create_task(follow(), name=f"producers:{self.topic}")
+        self._follower = Follower(client, self.topic, self.receive)
+        await self._follower.start()
 
     async def stop(self) -> None:
         """Stop following and unsubscribe (before the connection closes)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        if self._subscription is not None:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(LOAD_TIMEOUT):
-                    await self._subscription.stop()
-            self._subscription = None
+        if self._follower is not None:
+            await self._follower.stop()
+            self._follower = None
