@@ -19,13 +19,13 @@ from contracts import DocumentFailed, DocumentReady, NotificationSent, QuotaExce
 from services.catalog import CatalogEntry, CatalogEntryBase
 from services.notifier.config import NotifierSettings
 from services.notifier.mailer import Mailer, smtp_retry
-from services.notifier.owners import Owners, Records, document_values, is_catalogued, verified
+from services.notifier.owners import Owners, Records, RefusedEventError, document_values, verified
 from services.notifier.templates import Kind, render
 
 log = logging.getLogger("services.notifier")
 
 CATALOG_POLL: Final = 0.1
-"""Seconds between looks at the catalog while waiting for a document's upload."""
+"""Seconds between looks at the catalog while waiting for it to agree with an event."""
 
 
 def create_service(
@@ -89,20 +89,28 @@ def create_service(
 
         service.on_shutdown(records.close)
 
-    async def catalogued(document_id: UUID) -> CatalogEntryBase | None:
-        """The catalog's entry, once it has the document's upload or the wait is over."""
+    async def confirmed(kind: Kind, document_id: UUID, owner: str) -> CatalogEntryBase:
+        """The catalog's entry once it agrees with the event: the catalog may announce a
+        document before its own read model says so, so it is given ``catalog_wait``.
+
+        Raises:
+            RefusedEventError: the catalog still disagrees when the wait is over.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + config.catalog_wait
         while True:
             entry = await lookup.document(document_id)
-            if is_catalogued(entry) or loop.time() >= deadline:
-                return entry
+            try:
+                return verified(kind, document_id, owner, entry)
+            except RefusedEventError:
+                if loop.time() >= deadline:
+                    raise
             await asyncio.sleep(CATALOG_POLL)
 
     async def notify(
         kind: Kind, envelope: Envelope, *, document_id: UUID, owner: str, **values: Any
     ) -> None:
-        entry = verified(kind, document_id, owner, await catalogued(document_id))
+        entry = await confirmed(kind, document_id, owner)
         assert entry.owner is not None  # verified: the catalog has the upload
         recipient = await lookup.email(entry.owner)
         if not recipient:
