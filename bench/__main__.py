@@ -32,6 +32,7 @@ from rich.table import Table
 from bench import scenarios
 from bench.catalog import catalog_cost
 from bench.intake import intake
+from bench.profile import per_event_path
 from bus import BusSettings
 
 RESULTS = Path(__file__).parent / "results.json"
@@ -113,6 +114,7 @@ async def measure(args: argparse.Namespace, mqtt_url: str, mqtts_url: str) -> No
     }
     steps: list[tuple[str, Callable[[], Awaitable[dict[str, Any]]]]] = [
         ("consumer", lambda: scenarios.consumer_throughput(settings, args.events)),
+        ("profile", lambda: per_event_path(settings, args.events)),
         ("transport", lambda: scenarios.transport_cost(settings, over_tls, args.events)),
         ("publish", lambda: scenarios.publishing(settings, min(args.events, 2000))),
         ("latency", lambda: scenarios.steady_latency(settings, args.rate, args.seconds)),
