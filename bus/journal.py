@@ -13,7 +13,7 @@ from beanie import Document
 from beanie.operators import In
 from pydantic import Field
 from pymongo import DESCENDING, IndexModel
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from bus.envelope import Envelope
 
@@ -39,9 +39,11 @@ class JournalEntry(Document):
         ]
 
 
-async def record(envelope: Envelope) -> bool:
-    """Append an envelope; False if the event id is already there (a redelivery)."""
-    entry = JournalEntry(
+_DUPLICATE_KEY = 11000
+
+
+def _entry(envelope: Envelope) -> JournalEntry:
+    return JournalEntry(
         id=envelope.id,
         type=envelope.type,
         source=envelope.source,
@@ -50,11 +52,36 @@ async def record(envelope: Envelope) -> bool:
         causationid=envelope.causationid,
         envelope=envelope.model_dump(mode="json", exclude_none=True),
     )
+
+
+async def record(envelope: Envelope) -> bool:
+    """Append an envelope; False if the event id is already there (a redelivery)."""
     try:
-        await entry.insert()
+        await _entry(envelope).insert()
     except DuplicateKeyError:
         return False
     return True
+
+
+async def record_many(envelopes: list[Envelope]) -> list[bool]:
+    """Append envelopes in one unordered ``insert_many``; for each, as :func:`record`
+    answers: False if its event id was already there (a redelivery, or the same id twice
+    in ``envelopes``). Any error but a duplicate key is raised: then no answer is known
+    for any of them (some may be stored, which a retry finds as duplicates)."""
+    if not envelopes:
+        return []
+    try:
+        await JournalEntry.insert_many([_entry(e) for e in envelopes], ordered=False)
+    except BulkWriteError as error:
+        recorded = [True] * len(envelopes)
+        for write_error in error.details.get("writeErrors", []):
+            if write_error.get("code") != _DUPLICATE_KEY:
+                raise
+            recorded[write_error["index"]] = False
+        if error.details.get("writeConcernErrors"):
+            raise
+        return recorded
+    return [True] * len(envelopes)
 
 
 async def latest(*, event_type: str | None = None, limit: int = 20) -> list[JournalEntry]:

@@ -13,8 +13,9 @@ from bus import tracing
 from bus._internal.broker import make_broker, send
 from bus._internal.mqtt import MQTT_ERRORS
 from bus.envelope import Envelope
-from bus.journal import JournalEntry, record
+from bus.journal import JournalEntry
 from bus.mongo import connect_mongo, release_mongo
+from bus.runtime.journal_batch import record
 from bus.settings import BusSettings
 from bus.topics import topic_for_type
 from contracts import Event
@@ -45,6 +46,8 @@ class Publisher:
     With ``settings.journal_first`` (the default) each event is written to the
     journal before it is sent: if the broker acknowledges it and dies before
     saving it, consumers still get it when they catch up after the restart.
+    Concurrent publishes in one process share one journal write
+    (:mod:`bus.runtime.journal_batch`).
     """
 
     def __init__(

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from bus._internal.broker import send, send_bytes
 from bus.constants import DEAD_LETTER_TOPIC
 from bus.errors import BusNotStartedError
-from bus.journal import record
+from bus.runtime.journal_batch import record
 
 if TYPE_CHECKING:
     from bus._internal.broker import Broker
@@ -40,7 +40,9 @@ class Outbox:
     async def send(self, envelope: Envelope, topic: str) -> None:
         """Journal the envelope (``journal_first``), then publish it on ``topic`` (as it
         travels) and wait for the PUBACK: an event the broker acknowledged and lost
-        before saving is still in the journal for consumers' catch-up."""
+        before saving is still in the journal for consumers' catch-up. Concurrent sends
+        share one journal write (:mod:`bus.runtime.journal_batch`); each is sent only
+        once the write holding it was acknowledged."""
         if not self.opened:
             raise BusNotStartedError("publishing before the broker connection is started")
         if self.journal_first:
