@@ -30,6 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import scenarios
+from bench.backlog import backlog
 from bench.catalog import catalog_cost
 from bench.intake import intake
 from bench.profile import per_event_path
@@ -121,6 +122,8 @@ async def measure(args: argparse.Namespace, mqtt_url: str, mqtts_url: str) -> No
         ("replicas", lambda: scenarios.replica_scaling(settings, args.events, (1, 2, 4))),
         ("tracing", lambda: scenarios.tracing_cost(settings, args.events)),
         ("catalog", lambda: catalog_cost(settings, (0, 3000))),
+        # A 100,000-event backlog on a Mosquitto of its own (python -m bench.backlog).
+        ("backlog", lambda: backlog(settings, 100_000)),
         # Jobs publish their progress and outcome as services do: journal-first.
         ("jobs", lambda: scenarios.jobs(journaled, args.jobs)),
         # Through the services make up runs (their broker and databases).
@@ -154,6 +157,7 @@ def _table(results: dict[str, Any]) -> Table:
         "replicas",
         "tracing",
         "catalog",
+        "backlog",
         "jobs",
         "intake",
     )
