@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, get_type_hints
 
@@ -31,10 +31,20 @@ class Handler:
     event_type: type[Event] | None
     envelope_param: str | None
     retry: RetryPolicy | None = None
+    concurrency: int | None = None
+    """Deliveries of this handler in flight at once; None: the service's."""
+    key: Callable[[Any], Hashable] | None = None
+    """Events with the same key are handled one after another, in arrival order."""
 
     @classmethod
     def build(
-        cls, func: HandlerFunc, event_type: type[Event] | None, retry: RetryPolicy | None = None
+        cls,
+        func: HandlerFunc,
+        event_type: type[Event] | None,
+        retry: RetryPolicy | None = None,
+        *,
+        concurrency: int | None = None,
+        key: Callable[[Any], Hashable] | None = None,
     ) -> Handler:
         if not inspect.iscoroutinefunction(func):
             msg = f"handler {func.__qualname__} must be an async function"
@@ -45,7 +55,12 @@ class Handler:
             raise TypeError(msg)
         hints = get_type_hints(func)
         envelope_param = next((p.name for p in params[1:] if hints.get(p.name) is Envelope), None)
-        return cls(func=func, event_type=event_type, envelope_param=envelope_param, retry=retry)
+        if concurrency is not None and concurrency < 1:
+            raise ValueError(f"handler {func.__qualname__}: concurrency must be at least 1")
+        return cls(
+            func=func, event_type=event_type, envelope_param=envelope_param, retry=retry,
+            concurrency=concurrency, key=key,
+        )  # fmt: skip
 
     @property
     def name(self) -> str:

@@ -8,7 +8,7 @@ each message, catch-up, the job worker, presence and live config).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Hashable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from beanie import Document
@@ -78,6 +78,8 @@ class Service:
             the environment). The retained overrides on ``chorus/config/<name>``
             (``bus config set``) are applied to this object in place: read it (or
             ``service.config``) each time a value is needed. See :mod:`bus.config`.
+        concurrency: Deliveries in flight at once per subscription (PUBACKs still go in
+            arrival order); default: ``settings.concurrency`` (``BUS_CONCURRENCY``).
         live: The fields of ``config`` that may change while the service runs; other
             changes wait for a restart. ``retry_attempts``, ``retry_initial_delay`` and
             ``retry_max_delay`` are live for every service: they replace those of
@@ -96,6 +98,7 @@ class Service:
         version: str | None = None,
         config: BaseSettings | None = None,
         live: Collection[str] = (),
+        concurrency: int | None = None,
     ) -> None:
         if not name or any(c in name for c in "/+#$ "):
             msg = f"a service name must be a plain word, got {name!r}"
@@ -109,6 +112,8 @@ class Service:
         self.config = config
         self.live_config = LiveConfig(self, live)
         self.shared = shared
+        self.concurrency = concurrency
+        """Deliveries in flight at once per subscription; None: ``settings.concurrency``."""
         self._produces = list(produces)
         self.version = version
         self._undeclared: set[str] = set()
@@ -122,7 +127,14 @@ class Service:
 
     # -- declaring -------------------------------------------------------
 
-    def on(self, event_type: type[Event], *, retry: RetryPolicy | None = None) -> Callable[[F], F]:
+    def on(
+        self,
+        event_type: type[Event],
+        *,
+        retry: RetryPolicy | None = None,
+        concurrency: int | None = None,
+        key: Callable[[Any], Hashable] | None = None,
+    ) -> Callable[[F], F]:
         """Register an async handler for one event type.
 
         The handler is returned unchanged, so it stays callable without the bus.
@@ -130,10 +142,13 @@ class Service:
         Args:
             event_type: The contract class; the handler's first parameter gets an instance.
             retry: This handler's retry policy, instead of the service's.
+            concurrency: Its deliveries in flight at once, instead of the service's.
+            key: Events with the same ``key(event)`` (a document id, say) are handled one
+                after another, in arrival order; the others in parallel.
         """
 
         def register(func: F) -> F:
-            self._add(Handler.build(func, event_type, retry))
+            self._add(Handler.build(func, event_type, retry, concurrency=concurrency, key=key))
             return func
 
         return register

@@ -19,6 +19,10 @@ from bus.service import Service
 from contracts import Event
 
 
+IN_MEMORY_CONCURRENCY = 1000
+"""Deliveries in flight per subscription on the in-memory broker (see :func:`in_memory`)."""
+
+
 @dataclass
 class InMemoryBus:
     """A started service on the in-memory broker, and every event it published."""
@@ -47,12 +51,14 @@ class InMemoryBus:
         assert broker is not None
         where = topic or envelope.type.replace(".", "/")
         await send(broker, envelope, self.service.settings.wire_topic(where))
+        await self.service.replica.inbox.settled()
 
     async def publish_raw(self, payload: bytes, topic: str) -> None:
         """Deliver arbitrary bytes, such as a malformed payload."""
         broker = self.service.replica.broker
         assert broker is not None
         await send_bytes(broker, payload, self.service.settings.wire_topic(topic))
+        await self.service.replica.inbox.settled()
 
     def of_type(self, event_type: type[Event]) -> list[Envelope]:
         return [e for e in self.published if e.type == event_type.contract.type]
@@ -67,6 +73,9 @@ async def in_memory(service: Service, *, run_hooks: bool = False) -> AsyncIterat
     """
     bus = InMemoryBus(service)
     replica = Replica(service)
+    # The in-memory broker delivers while the publisher waits: a handler that publishes to
+    # a subscription of its own service needs a free place there, or both would wait.
+    replica.inbox.concurrency = IN_MEMORY_CONCURRENCY
     broker = replica.build_broker()
     replica.build_pipeline(bus.dead_letters, dedup=False, announce=False)
 

@@ -71,7 +71,13 @@ async def read_retained(client: Client, topic: str, *, within: float = 10.0) -> 
     """
     probe = f"{topic}/read-{uuid.uuid4().hex}"
     payload = b""
-    async with asyncio.timeout(within), client.subscribe(topic, probe, qos=QOS1) as subscription:
+    # QoS 0 on purpose: a replica that resumes its session with a backlog has the broker's
+    # whole in-flight window (max_inflight_messages) taken by queued events it has not
+    # acknowledged yet, and a QoS 1 retained message would wait behind them.
+    async with (
+        asyncio.timeout(within),
+        client.subscribe(topic, probe, qos=zmqtt.QoS.AT_MOST_ONCE) as subscription,
+    ):
         await client.publish(probe, b"", qos=QOS1)
         while (message := await subscription.get_message()).topic != probe:
             if message.topic == topic:

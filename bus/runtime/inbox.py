@@ -7,13 +7,15 @@ service's replicas (``$share/<service>/<topic>``) unless the service takes every
     zmqtt reads the PUBLISH → FastStream calls Inbox._receive (or _replay)
       → Pipeline.deliver: read the envelope, claim, handle with retries,
         record or dead-letter (bus.runtime.pipeline)
-      → _ack: PUBACK, only now that the outcome is final
+      → acknowledge: PUBACK, only now that the outcome is final, and in arrival order
+        (bus.runtime.flow: up to ``concurrency`` deliveries of a subscription in flight)
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
@@ -21,8 +23,10 @@ from pydantic import ValidationError
 from bus._internal.broker import Received, acknowledge, detach, subscribe
 from bus.constants import REPLAY_TOPIC, is_system_topic
 from bus.deadletters import ReplayRequest
+from bus.errors import PoisonMessageError
 from bus.handler import Handler
-from bus.runtime.pipeline import Delivery, Outcome, Via
+from bus.runtime.flow import Flow
+from bus.runtime.pipeline import Decoded, Delivery, Outcome, Via
 
 if TYPE_CHECKING:
     from bus._internal.broker import Broker, Subscriber
@@ -42,6 +46,7 @@ class Inbox:
         deliver: The replica's pipeline.
         settings: The namespace topics travel in.
         shared: Replicas split the stream; ``False``: each takes every copy.
+        concurrency: Deliveries in flight per subscription, for handlers that set none.
     """
 
     def __init__(
@@ -52,48 +57,85 @@ class Inbox:
         settings: BusSettings,
         *,
         shared: bool = True,
+        concurrency: int = 1,
     ) -> None:
         self.service = service
         self.handlers = handlers
         self.deliver = deliver
         self.settings = settings
         self.shared = shared
+        self.concurrency = concurrency
         self._subscribers: list[Subscriber] = []
+        self._flows: list[Flow[Received]] = []
 
     def subscribe(self, broker: Broker) -> None:
         """Declare the subscriptions on ``broker`` (before it starts)."""
         group = self.service if self.shared else None
         for handler in self.handlers:
-            receive = self._receiver(handler)
+            flow = self._flow(handler.concurrency or self.concurrency)
+            receive = self._receiver(handler, flow)
             topic = self.settings.wire_topic(handler.topic)
             self._subscribers.append(subscribe(broker, topic, receive, shared=group))
         replays = self.settings.wire_topic(REPLAY_TOPIC.format(service=self.service))
-        self._subscribers.append(subscribe(broker, replays, self._replay, shared=group))
+        flow = self._flow(1)  # replays one at a time
+
+        async def replay(message: Received) -> None:
+            await self._replay(message, flow)
+
+        self._subscribers.append(subscribe(broker, replays, replay, shared=group))
 
     async def detach(self) -> None:
-        """Stop taking messages, keeping the subscriptions in the broker session."""
+        """Stop taking messages, keeping the subscriptions in the broker session; what is
+        in flight is cancelled unacknowledged (the broker sends it again)."""
         await detach(self._subscribers)
-        self._subscribers = []
+        for flow in self._flows:
+            await flow.stop()
+        self._subscribers, self._flows = [], []
 
-    def _receiver(self, handler: Handler) -> Callable[[Received], Awaitable[None]]:
+    def _flow(self, limit: int) -> Flow[Received]:
+        flow: Flow[Received] = Flow(limit, acknowledge)
+        self._flows.append(flow)
+        return flow
+
+    async def settled(self) -> None:
+        """Wait until no delivery is in flight (tests on the in-memory broker)."""
+        while any(flow.busy for flow in self._flows):
+            for flow in self._flows:
+                await flow.settled()
+
+    def _receiver(
+        self, handler: Handler, flow: Flow[Received]
+    ) -> Callable[[Received], Awaitable[None]]:
         async def receive(message: Received) -> None:
-            await self._receive(handler, message)
+            await self._receive(handler, flow, message)
 
         receive.__name__ = handler.func.__name__
         return receive
 
-    async def _receive(self, handler: Handler, message: Received) -> None:
+    async def _receive(self, handler: Handler, flow: Flow[Received], message: Received) -> None:
         topic = self.settings.local_topic(message.topic)
-        if not is_system_topic(topic):  # a handler of every event sees the bus's own too
-            await self.deliver(Delivery(handler, topic, message.payload))
-        await acknowledge(message)
+        if is_system_topic(topic):  # a handler of every event sees the bus's own too
+            await flow.admit(message, _nothing)
+            return
+        delivery = Delivery(handler, topic, message.payload)
+        key = None
+        if handler.key is not None:
+            try:  # read once here for the key; the pipeline takes it as read
+                decoded = Decoded.read(handler, message.payload)
+            except PoisonMessageError:
+                pass  # no key: the pipeline dead-letters it
+            else:
+                delivery = replace(delivery, decoded=decoded)
+                key = handler.key(decoded.argument)
+        await flow.admit(message, lambda: self.deliver(delivery), key)
 
-    async def _replay(self, message: Received) -> None:
+    async def _replay(self, message: Received, flow: Flow[Received]) -> None:
         delivery = self._replayed(message.payload)
-        if delivery is not None:
-            log.info("%s: replaying dead letter %s", self.service, delivery.replay_of)
-            await self.deliver(delivery)
-        await acknowledge(message)
+        if delivery is None:
+            await flow.admit(message, _nothing)
+            return
+        log.info("%s: replaying dead letter %s", self.service, delivery.replay_of)
+        await flow.admit(message, lambda: self.deliver(delivery))
 
     def _replayed(self, body: bytes) -> Delivery | None:
         try:
@@ -109,3 +151,7 @@ class Inbox:
             handler, request.topic, request.payload.encode(), via=Via.REPLAY,
             replay_of=request.deadletter_id,
         )  # fmt: skip
+
+
+async def _nothing() -> None:
+    return None

@@ -62,8 +62,10 @@ class Replica:
         self.pipeline: Pipeline | None = None
         self.broker: Broker | None = None
         self.outbox: Outbox | None = None
-        self.inbox = Inbox(service.name, service.handlers, self.deliver, self.settings,
-                           shared=service.shared)  # fmt: skip
+        self.inbox = Inbox(
+            service.name, service.handlers, self.deliver, self.settings,
+            shared=service.shared, concurrency=service.concurrency or self.settings.concurrency,
+        )  # fmt: skip
         self.config = ConfigWatcher(service)
         self.producers = Producers(self.settings, service.name)
         self.watcher: ConnectionWatcher | None = None

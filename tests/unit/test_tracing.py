@@ -102,9 +102,14 @@ async def test_a_handler_continues_the_trace_of_the_event_it_handles(spans: Span
 
 
 async def test_an_event_without_a_trace_context_starts_a_trace(spans: Spans) -> None:
+    sent = Envelope.wrap(uploaded(), source="/t/1")
     async with in_memory(relay()) as bus:
-        await bus.publish_envelope(Envelope.wrap(uploaded(), source="/t/1"))
-    process = _named(spans, "process documents.uploaded.v1")[-1]  # the first to start
+        await bus.publish_envelope(sent)
+    [process] = [
+        span
+        for span in _named(spans, "process documents.uploaded.v1")
+        if span.attributes and span.attributes.get("messaging.message.id") == sent.id
+    ]
     assert process.parent is None
     [relayed] = bus.of_type(DocumentUploaded)
     assert process.context is not None
