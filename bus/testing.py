@@ -18,7 +18,6 @@ from bus.runtime import Replica
 from bus.service import Service
 from contracts import Event
 
-
 IN_MEMORY_CONCURRENCY = 1000
 """Deliveries in flight per subscription on the in-memory broker (see :func:`in_memory`)."""
 
