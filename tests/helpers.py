@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 
 from prometheus_client import Counter
 from typer.testing import CliRunner, Result
@@ -90,3 +91,18 @@ def ops_login(settings: BusSettings) -> Credential:
     ops = CredentialStore(settings.credentials_dir).identity(OPS)
     assert ops is not None, f"no ops credential in {settings.credentials_dir}"
     return ops
+
+
+async def processes_under(folder: Path) -> list[tuple[int, str]]:
+    """``(pid, command line)`` of every process whose command line names ``folder``
+    (``-ww``: whole command lines, even when COLUMNS is set, as under pytest)."""
+    ps = await asyncio.create_subprocess_exec(
+        "ps", "-ww", "-eo", "pid=,args=", stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await ps.communicate()
+    found = []
+    for line in out.decode().splitlines():
+        pid, _, args = line.strip().partition(" ")
+        if str(folder) in args:
+            found.append((int(pid), args))
+    return found

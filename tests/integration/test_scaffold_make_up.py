@@ -28,7 +28,7 @@ import pytest
 from bus import BusSettings, Publisher
 from bus._internal.broker import make_broker
 from contracts import NotificationSent
-from tests.helpers import eventually
+from tests.helpers import eventually, processes_under
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -109,20 +109,6 @@ class Checkout:
         make = shutil.which("make")
         assert make is not None, "make is not installed"
         return await self.run(make, "-o", ".venv/.installed", target, within=within)
-
-
-async def processes_under(folder: Path) -> list[tuple[int, str]]:
-    """``(pid, command line)`` of every process whose command line names ``folder``."""
-    ps = await asyncio.create_subprocess_exec(
-        "ps", "-ww", "-eo", "pid=,args=", stdout=asyncio.subprocess.PIPE
-    )
-    out, _ = await ps.communicate()
-    found = []
-    for line in out.decode().splitlines():
-        pid, _, args = line.strip().partition(" ")
-        if str(folder) in args:
-            found.append((int(pid), args))
-    return found
 
 
 @pytest.fixture

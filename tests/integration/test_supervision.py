@@ -24,7 +24,7 @@ import aiomqtt
 import pytest
 
 from bus import BusSettings
-from tests.helpers import eventually, ops_login
+from tests.helpers import eventually, ops_login, processes_under
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES_SH = ROOT / "infra" / "services.sh"
@@ -53,21 +53,6 @@ def cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except (FileNotFoundError, ProcessLookupError):
         return ""
-
-
-async def processes_under(folder: Path) -> list[tuple[int, str]]:
-    """``(pid, command line)`` of every process whose command line names ``folder``
-    (``-ww``: whole command lines, even when COLUMNS is set, as under pytest)."""
-    ps = await asyncio.create_subprocess_exec(
-        "ps", "-ww", "-eo", "pid=,args=", stdout=asyncio.subprocess.PIPE
-    )
-    out, _ = await ps.communicate()
-    found = []
-    for line in out.decode().splitlines():
-        pid, _, args = line.strip().partition(" ")
-        if str(folder) in args:
-            found.append((int(pid), args))
-    return found
 
 
 @dataclass
