@@ -26,6 +26,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# The credentials folder and its files are stack_secrets.py's (same folder, run as a script).
+from stack_secrets import credentials_dir, login
+
 ITERATIONS = 101  # what mosquitto_ctrl uses
 
 ADMIN_ACLS = [  # as `mosquitto_ctrl dynsec init` writes them
@@ -55,29 +58,6 @@ DEFAULT_ACCESS = {
 }
 
 
-def credentials_dir() -> Path:
-    configured = os.environ.get("BUS_CREDENTIALS_DIR")
-    if configured:
-        return Path(configured)
-    home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    return home / "chorus" / "credentials"
-
-
-def identity(folder: Path, name: str) -> dict[str, str]:
-    """The identity's file, created with a random password the first time."""
-    path = folder / f"{name}.json"
-    if path.exists():
-        data: dict[str, str] = json.loads(path.read_text())
-        return data
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    folder.chmod(0o700)
-    data = {"username": name, "password": secrets.token_urlsafe(32)}
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as file:
-        json.dump(data, file, indent=2)
-    return data
-
-
 def hashed(password: str) -> dict[str, Any]:
     salt = secrets.token_bytes(12)
     digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, ITERATIONS)
@@ -98,7 +78,7 @@ def put(items: list[dict[str, Any]], key: str, item: dict[str, Any]) -> None:
 
 def main(dynsec_file: Path) -> None:
     folder = credentials_dir()
-    admin, ops = identity(folder, "dynsec-admin"), identity(folder, "ops")
+    admin, ops = login(folder, "dynsec-admin", "dynsec-admin"), login(folder, "ops", "ops")
     config: dict[str, Any] = {"clients": [], "roles": [], "defaultACLAccess": DEFAULT_ACCESS}
     if dynsec_file.exists():
         config = json.loads(dynsec_file.read_text())

@@ -91,12 +91,13 @@ def write_private(path: Path, text: str) -> None:
 # -- logins -------------------------------------------------------------------------
 
 
-def login(folder: Path, name: str) -> dict[str, str]:
-    """``NAME.json``: the store's user and a random password, created the first time."""
+def login(folder: Path, name: str, username: str | None = None) -> dict[str, str]:
+    """``NAME.json``: a user (``username``; default: the store's) and a random password,
+    created the first time."""
     path = folder / f"{name}.json"
     with locked(folder):
         if not path.exists():
-            user = REDIS_USER if name == "redis" else APP_USER
+            user = username or (REDIS_USER if name == "redis" else APP_USER)
             data = {"username": user, "password": secrets.token_urlsafe(32)}
             write_private(path, json.dumps(data, indent=2) + "\n")
     stored: dict[str, str] = json.loads(path.read_text())
