@@ -10,13 +10,13 @@ replica again (the old connection's will may have deleted it).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from bus._internal.broker import connection_id
+from bus._internal.infra import cancel
 
 if TYPE_CHECKING:
     from bus._internal.broker import Broker
@@ -64,11 +64,8 @@ class ConnectionWatcher:
         self._task = asyncio.create_task(self._watch(), name="connection-watcher")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
 
     async def _watch(self) -> None:
         listening: set[asyncio.Task[None]] = set()

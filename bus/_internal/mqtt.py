@@ -15,6 +15,7 @@ import zmqtt
 from faststream.exceptions import IncorrectState
 
 from bus._internal.broker import make_broker
+from bus._internal.infra import cancel
 
 if TYPE_CHECKING:
     from bus.security.credentials import Credential
@@ -144,11 +145,8 @@ class Follower:
 
     async def stop(self) -> None:
         """Stop following and unsubscribe (before the connection closes)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         if self._subscription is not None:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.STOP_TIMEOUT):

@@ -19,7 +19,6 @@ Three ways a presence goes away:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import importlib.metadata
 import logging
@@ -31,6 +30,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bus._internal.broker import Broker, raw_client
+from bus._internal.infra import cancel
 from bus._internal.mqtt import MQTT_ERRORS, Will, publish_retained, will
 from bus.discovery.models import EVERY_EVENT, Health, Presence
 from bus.discovery.topics import instance_of, presence_topic
@@ -146,11 +146,8 @@ class Announcer:
 
     async def stop(self) -> None:
         """Stop the heartbeat and delete the presence (before the connection closes)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         if not await self._publish(b"", expiry=None):
             # The will or the expiry deletes it in the end.
             log.warning("could not clear the presence on %s", self.topic)
