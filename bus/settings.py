@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -12,6 +13,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bus.deadletters.durations import Duration
 from bus.tracing import TracingExporter
 
 
@@ -104,6 +106,13 @@ class BusSettings(BaseSettings):
         description="Write each published event to the journal before sending it, so an "
         "event the broker acknowledged and then lost (killed before it saved) is still "
         "delivered by the consumers' catch-up. Costs one MongoDB write per publish.",
+    )
+
+    deadletter_retention: Duration = Field(
+        default=timedelta(days=30),
+        description="How long a dead letter is kept after its last failure: the journal "
+        "service purges older ones (and logs how many). A duration: 30d, 12h, 30m, P30D or "
+        "seconds; 0 keeps dead letters forever.",
     )
 
     tracing: TracingExporter = Field(
