@@ -91,21 +91,27 @@ class Publisher:
         *,
         id: str | None = None,
         cause: Envelope | None = None,
+        binary: bool = False,
     ) -> Envelope:
         """Wrap ``event`` in a new envelope and publish it; returns the envelope.
 
         The envelope carries the trace context of a new publish span, a child of
-        the current span if there is one (see :mod:`bus.tracing`).
+        the current span if there is one (see :mod:`bus.tracing`). ``binary`` sends it
+        in the CloudEvents binary content mode (attributes as MQTT 5 user properties,
+        ``data`` as the payload: see :mod:`bus.envelope`); else structured mode.
         """
         topic = self.settings.wire_topic(event.contract.topic)
         with tracing.publishing(
             None, event, topic, source=self.source, cause=cause, id=id
         ) as envelope:
-            await self.publish_envelope(envelope)
+            await self.publish_envelope(envelope, binary=binary)
         return envelope
 
-    async def publish_envelope(self, envelope: Envelope, topic: str | None = None) -> None:
-        """Publish an existing envelope as it is (a replay, or a deliberate duplicate)."""
+    async def publish_envelope(
+        self, envelope: Envelope, topic: str | None = None, *, binary: bool = False
+    ) -> None:
+        """Publish an existing envelope as it is (a replay, or a deliberate duplicate);
+        ``binary`` as for :meth:`publish`."""
         if self._broker is None:
             msg = "use the Publisher as 'async with Publisher() as pub:'"
             raise RuntimeError(msg)
@@ -114,14 +120,14 @@ class Publisher:
         if self._journal:
             await record(envelope)
         if self.retry_for <= 0:
-            await send(broker, envelope, where)
+            await send(broker, envelope, where, binary=binary)
             return
         deadline = time.monotonic() + self.retry_for
         delay = 0.05
         while True:
             try:
                 async with asyncio.timeout(_PUBACK_TIMEOUT):
-                    await send(broker, envelope, where)
+                    await send(broker, envelope, where, binary=binary)
             except MQTT_ERRORS:
                 if time.monotonic() + delay > deadline:
                     raise
@@ -138,7 +144,9 @@ async def publish(
     source: str | None = None,
     settings: BusSettings | None = None,
     id: str | None = None,
+    binary: bool = False,
 ) -> Envelope:
-    """Connect, publish one event at QoS 1, disconnect; returns its envelope."""
+    """Connect, publish one event at QoS 1, disconnect; returns its envelope
+    (``binary``: in the CloudEvents binary content mode, see :meth:`Publisher.publish`)."""
     async with Publisher(source=source, settings=settings) as pub:
-        return await pub.publish(event, id=id)
+        return await pub.publish(event, id=id, binary=binary)

@@ -19,6 +19,7 @@ from faststream.mqtt.annotations import MQTTMessage
 from faststream.security import BaseSecurity, SASLPlaintext
 
 from bus.constants import CLOUDEVENTS_CONTENT_TYPE
+from bus.envelope import Envelope, WireMessage
 from bus.security.credentials import Credential, CredentialStore
 
 if TYPE_CHECKING:
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 
     Subscriber = MQTTBaseSubscriber
 
-    from bus.envelope import Envelope
     from bus.settings import BusSettings
 
 
@@ -42,7 +42,9 @@ class RawCloudEventsCodec:
     """Hands the payload bytes to the bus untouched and marks what it sends.
 
     The bus parses envelopes itself, so that a malformed payload becomes a
-    clear poison-message reason instead of an error inside FastStream.
+    clear poison-message reason instead of an error inside FastStream. Bytes go
+    out as structured-mode CloudEvents; a :class:`~bus.envelope.WireMessage` with
+    its own content type (a binary-mode event, see :func:`send`).
     """
 
     async def decode(self, msg: StreamMessage[Any]) -> Any:
@@ -51,6 +53,9 @@ class RawCloudEventsCodec:
     async def encode(
         self, msg: Any, serializer: SerializerProto | None = None
     ) -> tuple[bytes, str | None]:
+        # FastStream takes the PUBLISH's content type from here, never from publish().
+        if isinstance(msg, WireMessage):
+            return msg.payload, msg.content_type
         if not isinstance(msg, bytes):
             msg = str(msg).encode()
         return msg, CLOUDEVENTS_CONTENT_TYPE
@@ -183,13 +188,20 @@ async def send_bytes(broker: MQTTBroker, payload: bytes, topic: str) -> None:
     await broker.publish(payload, topic, qos=zmqtt.QoS.AT_LEAST_ONCE)
 
 
-async def send(broker: MQTTBroker, envelope: Envelope, topic: str) -> None:
-    """Publish an envelope at QoS 1 and wait for the broker's PUBACK."""
+async def send(broker: MQTTBroker, envelope: Envelope, topic: str, *, binary: bool = False) -> None:
+    """Publish an envelope at QoS 1 and wait for the broker's PUBACK.
+
+    ``binary``: in the CloudEvents binary content mode (attributes as MQTT 5 user
+    properties, ``data`` as the payload); else structured (the whole event as JSON).
+    """
+    message = envelope.to_message(binary=binary)
     await broker.publish(
-        envelope.to_bytes(),
+        message,
         topic,
         qos=zmqtt.QoS.AT_LEAST_ONCE,
-        correlation_id=envelope.correlationid,
+        # Attribute names are unique, so a dict loses none of the user properties.
+        headers=dict(message.properties) or None,
+        correlation_id=envelope.correlation,
     )
 
 
@@ -245,6 +257,20 @@ class Received:
     @property
     def payload(self) -> bytes:
         return self.message.body
+
+    @property
+    def wire(self) -> WireMessage:
+        """Payload, content type and user properties, as the CloudEvents binding reads them."""
+        return wire_message(self.message.raw_message)
+
+
+def wire_message(message: zmqtt.Message) -> WireMessage:
+    """A received zmqtt message as the CloudEvents binding reads it (user properties
+    in order and with repeats, which FastStream's ``headers`` dict would lose)."""
+    properties = message.properties
+    if properties is None:  # MQTT 3.1.1, or a PUBLISH without properties
+        return WireMessage(message.payload)
+    return WireMessage(message.payload, properties.content_type, properties.user_properties)
 
 
 def subscribe(

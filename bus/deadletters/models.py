@@ -25,7 +25,10 @@ class DeadLetter(BaseModel):
             CloudEvent, wrong type, fails its contract), ``failed`` (the
             handler raised on every attempt) or ``job`` (a long job failed).
         envelope: The original CloudEvent, when the payload was one.
-        payload: The raw payload as text, when it was not.
+        payload: The raw payload as text (in binary mode: the event's data).
+        content_type: The MQTT 5 content type the message came with, if any.
+        properties: Its MQTT 5 user properties, in order: in binary mode the event's
+            attributes. A replay sends them again with the payload.
         job: For ``kind="job"``: the job's name, key and arguments.
         problem: What the letter could not keep as it came, and why (the store refused
             it as it was: see :mod:`bus.deadletters.storable`); None: nothing was lost.
@@ -45,6 +48,8 @@ class DeadLetter(BaseModel):
     event_type: str | None = None
     envelope: dict[str, Any] | None = None
     payload: str | None = None
+    content_type: str | None = None
+    properties: list[tuple[str, str]] = Field(default_factory=list)
     attempts: int = 1
     error_type: str = ""
     error_message: str = ""

@@ -25,6 +25,9 @@ class DeadLetterSink(Protocol):
 
     async def add(self, letter: DeadLetter) -> None: ...
 
+    async def get(self, letter_id: str) -> DeadLetter | None:
+        """The stored letter, or None if there is none (resolved, or never stored)."""
+
     async def replay_failed(self, letter_id: str, failure: DeadLetter) -> None:
         """A replay failed again: count it and keep the newest error."""
 
@@ -58,6 +61,9 @@ class MongoDeadLetters:
             refused = exc
         log.error("dead letter %s refused as text (%r); storing a minimal one", letter.id, refused)
         await _insert(minimal(letter, refused))
+
+    async def get(self, letter_id: str) -> DeadLetter | None:
+        return await StoredDeadLetter.get(letter_id)
 
     async def replay_failed(self, letter_id: str, failure: DeadLetter) -> None:
         stored = await StoredDeadLetter.get(letter_id)
@@ -102,6 +108,9 @@ class MemoryDeadLetters:
 
     async def add(self, letter: DeadLetter) -> None:
         self.letters[letter.id] = letter
+
+    async def get(self, letter_id: str) -> DeadLetter | None:
+        return self.letters.get(letter_id)
 
     async def replay_failed(self, letter_id: str, failure: DeadLetter) -> None:
         old = self.letters.get(letter_id)

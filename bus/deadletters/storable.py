@@ -42,6 +42,20 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=True, default=repr)
 
 
+def _properties(
+    properties: list[tuple[str, str]], limit: int
+) -> tuple[list[tuple[str, str]], bool]:
+    """User properties with every name and value as :func:`clip` makes them; and whether
+    any was cut."""
+    kept: list[tuple[str, str]] = []
+    cut = False
+    for pair in properties:
+        (name, name_cut), (value, value_cut) = (clip(text, limit) for text in pair)
+        kept.append((name, value))
+        cut = cut or name_cut or value_cut
+    return kept, cut
+
+
 def _why(error: BaseException) -> str:
     return clip(f"{type(error).__name__}: {error}", _SHORT)[0]
 
@@ -80,6 +94,7 @@ def as_text(letter: DeadLetter, error: BaseException) -> DeadLetter:
             "job_json", _json(job) if job is not None else letter.job_json, PAYLOAD_LIMIT
         ),
         "payload": text("payload", letter.payload, PAYLOAD_LIMIT),
+        "content_type": text("content_type", letter.content_type),
         "error_type": text("error_type", letter.error_type),
         "error_message": text("error_message", letter.error_message),
         "traceback": text("traceback", letter.traceback, TRACEBACK_LIMIT),
@@ -88,11 +103,12 @@ def as_text(letter: DeadLetter, error: BaseException) -> DeadLetter:
         f"the store refused the letter as it was ({_why(error)}): "
         "envelope and job kept as JSON text"
     )
-    if cut:
-        problem += f"; cut to fit: {', '.join(cut)}"
-    update["problem"] = problem
+    update["properties"], properties_cut = _properties(letter.properties, TEXT_LIMIT)
+    if properties_cut:
+        cut.append("properties")
+    update["problem"] = problem + (f"; cut to fit: {', '.join(cut)}" if cut else "")
     update["truncated"] = letter.truncated or bool(
-        {"payload", "envelope_json", "job_json"} & set(cut)
+        {"payload", "envelope_json", "job_json", "content_type", "properties"} & set(cut)
     )
     return letter.model_copy(update=update)
 
@@ -104,9 +120,13 @@ def minimal(letter: DeadLetter, error: BaseException) -> DeadLetter:
     if letter.payload is None and letter.original_envelope() is not None:
         # No raw payload (a job's letter): the envelope is the closest thing to one.
         payload, payload_cut = clip(_json(letter.original_envelope()), PAYLOAD_LIMIT)
+    properties, properties_cut = _properties(letter.properties, TEXT_LIMIT)
+    content_type, type_cut = clip(letter.content_type or "", TEXT_LIMIT)
     problem = f"only a minimal letter could be stored ({_why(error)})"
     if payload_cut:
         problem += "; payload cut to fit"
+    if properties_cut or type_cut:
+        problem += "; MQTT properties cut to fit"
     return DeadLetter(
         id=letter.id,
         service=clip(letter.service, _SHORT)[0],
@@ -114,9 +134,11 @@ def minimal(letter: DeadLetter, error: BaseException) -> DeadLetter:
         kind=letter.kind,
         reason=clip(letter.reason, TEXT_LIMIT)[0],
         payload=payload or None,
+        content_type=content_type or None,
+        properties=properties,
         attempts=letter.attempts,
         dead_at=letter.dead_at,
         replays=letter.replays,
         problem=problem,
-        truncated=letter.truncated or payload_cut,
+        truncated=letter.truncated or payload_cut or properties_cut or type_cut,
     )

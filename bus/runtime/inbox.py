@@ -117,11 +117,15 @@ class Inbox:
         if is_system_topic(topic):  # a handler of every event sees the bus's own too
             await flow.admit(message, _nothing)
             return
-        delivery = Delivery(handler, topic, message.payload)
+        wire = message.wire
+        delivery = Delivery(
+            handler, topic, wire.payload, content_type=wire.content_type,
+            properties=wire.properties,
+        )  # fmt: skip
         key = None
         if handler.key is not None:
             try:  # read once here for the key; the pipeline takes it as read
-                decoded = Decoded.read(handler, message.payload)
+                decoded = Decoded.read(handler, wire)
             except PoisonMessageError:
                 pass  # no key: the pipeline dead-letters it
             else:
@@ -147,9 +151,11 @@ class Inbox:
         if handler is None:
             log.error("%s: no handler for replayed topic %s", self.service, request.topic)
             return None
+        properties = None if request.properties is None else tuple(request.properties)
         return Delivery(
             handler, request.topic, request.payload.encode(), via=Via.REPLAY,
-            replay_of=request.deadletter_id,
+            replay_of=request.deadletter_id, content_type=request.content_type,
+            properties=properties,
         )  # fmt: skip
 
 

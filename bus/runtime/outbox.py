@@ -37,17 +37,18 @@ class Outbox:
         self.opened = False
         """Set once the broker is started: nothing is journaled before it can be sent."""
 
-    async def send(self, envelope: Envelope, topic: str) -> None:
+    async def send(self, envelope: Envelope, topic: str, *, binary: bool = False) -> None:
         """Journal the envelope (``journal_first``), then publish it on ``topic`` (as it
         travels) and wait for the PUBACK: an event the broker acknowledged and lost
         before saving is still in the journal for consumers' catch-up. Concurrent sends
         share one journal write (:mod:`bus.runtime.journal_batch`); each is sent only
-        once the write holding it was acknowledged."""
+        once the write holding it was acknowledged. ``binary``: in the CloudEvents
+        binary content mode (see :mod:`bus.envelope`), else structured."""
         if not self.opened:
             raise BusNotStartedError("publishing before the broker connection is started")
         if self.journal_first:
             await record(envelope)
-        await send(self.broker, envelope, topic)
+        await send(self.broker, envelope, topic, binary=binary)
 
     async def announce(self, letter: DeadLetter) -> None:
         """A notice of a stored dead letter on ``chorus/deadletters/<service>``."""

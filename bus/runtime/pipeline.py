@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Protocol
 
@@ -24,7 +24,7 @@ from bus.context import handling
 from bus.deadletters import DeadLetter, DeadLetterSink
 from bus.deadletters.storable import minimal
 from bus.dedup import Claim, Deduplicator
-from bus.envelope import Envelope
+from bus.envelope import Envelope, Properties, WireMessage
 from bus.errors import PoisonMessageError
 from bus.handler import Handler
 from bus.metrics import EVENTS, HANDLER_SECONDS, RETRIES
@@ -60,9 +60,12 @@ class Decoded:
     argument: Event | Envelope
 
     @classmethod
-    def read(cls, handler: Handler, payload: bytes) -> Decoded:
-        """Parse ``payload`` for ``handler``; :class:`PoisonMessageError` says why not."""
-        envelope = Envelope.from_bytes(payload)
+    def read(cls, handler: Handler, message: bytes | WireMessage) -> Decoded:
+        """Parse ``message`` (bytes: a structured-mode event) for ``handler``, in either
+        CloudEvents content mode; :class:`PoisonMessageError` says why not."""
+        if isinstance(message, bytes):
+            message = WireMessage(message)
+        envelope = Envelope.from_message(message)
         return cls(envelope, handler.decode(envelope))
 
 
@@ -77,6 +80,10 @@ class Delivery:
         via: How it came.
         replay_of: The dead letter being replayed (``via`` is then ``REPLAY``).
         decoded: Already read (catch-up reads envelopes from the journal): not read again.
+        content_type: The MQTT 5 content type it came with (kept in a dead letter).
+        properties: Its MQTT 5 user properties (kept in a dead letter). None only for a
+            replay whose request did not carry them (a ``bus dlq`` older than binary
+            mode): they are then read from the stored letter.
     """
 
     handler: Handler
@@ -85,6 +92,13 @@ class Delivery:
     via: Via = Via.BROKER
     replay_of: str | None = None
     decoded: Decoded | None = None
+    content_type: str | None = None
+    properties: Properties | None = ()
+
+    @property
+    def message(self) -> WireMessage:
+        """What the CloudEvents binding reads: payload, content type, user properties."""
+        return WireMessage(self.payload, self.content_type, self.properties or ())
 
 
 class SourceCheck(Protocol):
@@ -135,12 +149,14 @@ class Pipeline:
 
     async def deliver(self, delivery: Delivery) -> Outcome:
         """Take one message to a final outcome; raises only when cancelled."""
+        if delivery.properties is None and delivery.replay_of:
+            delivery = await self._as_stored(delivery, delivery.replay_of)
         handler, topic = delivery.handler, delivery.topic
         decoded = delivery.decoded
         if decoded is None:
             envelope: Envelope | None = None
             try:
-                envelope = Envelope.from_bytes(delivery.payload)
+                envelope = Envelope.from_message(delivery.message)
                 decoded = Decoded(envelope, handler.decode(envelope))
             except PoisonMessageError as exc:
                 return await self._poison(delivery, envelope, exc)
@@ -157,6 +173,16 @@ class Pipeline:
         EVENTS.labels(self.service, envelope.type, outcome.value).inc()
         HANDLER_SECONDS.labels(self.service, envelope.type).observe(time.perf_counter() - started)
         return outcome
+
+    async def _as_stored(self, delivery: Delivery, letter_id: str) -> Delivery:
+        """``delivery`` with the content type and user properties of the stored letter."""
+        sink = self.dead_letters
+        letter = await until_reachable(lambda: sink.get(letter_id), what="dead letters")
+        if letter is None:  # resolved meanwhile: the payload is all there is
+            return replace(delivery, properties=())
+        return replace(
+            delivery, content_type=letter.content_type, properties=tuple(letter.properties)
+        )
 
     async def _poison(
         self, delivery: Delivery, envelope: Envelope | None, error: PoisonMessageError
@@ -267,6 +293,8 @@ class Pipeline:
             event_type=envelope.type if envelope else None,
             envelope=envelope.model_dump(mode="json", exclude_none=True) if envelope else None,
             payload=delivery.payload.decode("utf-8", errors="replace"),
+            content_type=delivery.content_type,
+            properties=list(delivery.properties or ()),
             attempts=attempts,
             **DeadLetter.describe(error),
         )

@@ -16,7 +16,7 @@ from bus.tools.cli._common import CONNECT_TIMEOUT, console, fail, run, traced
 from contracts import Event, UnknownEventError, all_events, lookup
 
 
-def publish_command(
+def publish_command(  # noqa: PLR0917 - typer turns each parameter into an option
     type_or_topic: Annotated[
         str,
         typer.Argument(help="Event type (documents.uploaded.v1) or topic (documents/uploaded/v1)"),
@@ -27,12 +27,19 @@ def publish_command(
     ] = None,
     source: Annotated[str | None, typer.Option(help="CloudEvents source")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the envelope as JSON")] = False,
+    binary: Annotated[
+        bool,
+        typer.Option(
+            "--binary",
+            help="CloudEvents binary mode: attributes as MQTT 5 user properties, data as payload",
+        ),
+    ] = False,
 ) -> None:
     """Publish one event at QoS 1, checked against its contract first."""
     event_class = _find(type_or_topic)
     event = _validate(event_class, _load(data))
     with traced("bus-publish"):
-        envelope = run(_publish(event, event_id, source))
+        envelope = run(_publish(event, event_id, source, binary=binary))
     if as_json:
         print(envelope.to_bytes().decode())
     else:
@@ -74,6 +81,8 @@ def _validate(event_class: type[Event], data: Any) -> Event:
         fail(f"data does not match {event_class.contract.type}: {problems}")
 
 
-async def _publish(event: Event, event_id: str | None, source: str | None) -> Envelope:
+async def _publish(
+    event: Event, event_id: str | None, source: str | None, *, binary: bool
+) -> Envelope:
     async with asyncio.timeout(CONNECT_TIMEOUT), Publisher(source=source) as publisher:
-        return await publisher.publish(event, id=event_id)
+        return await publisher.publish(event, id=event_id, binary=binary)
