@@ -318,13 +318,20 @@ class Service:
 
     # -- publishing ------------------------------------------------------
 
-    async def publish(self, event: Event, *, id: str | None = None) -> Envelope:
+    async def publish(
+        self, event: Event, *, id: str | None = None, binary: bool = False
+    ) -> Envelope:
         """Publish an event at QoS 1.
 
         Inside a handler the new event continues the handled event's chain:
         same ``correlationid``, and ``causationid`` set to the handled event's id;
         its id is derived from the handled event's, so a handler that runs again
         on the same event publishes the same ids and consumers skip the repeats.
+
+        ``binary`` sends it in the CloudEvents binary content mode (attributes as MQTT 5
+        user properties, ``data`` as the payload: see :mod:`bus.envelope`), for
+        consumers outside the bus that want it; else structured mode. Services of the
+        bus read both.
         """
         outbox = self.replica.outbox
         if outbox is None:
@@ -339,5 +346,5 @@ class Service:
         with tracing.publishing(
             self.name, event, topic, source=self.source, cause=current_envelope(), id=id
         ) as envelope:
-            await outbox.send(envelope, topic)
+            await outbox.send(envelope, topic, binary=binary)
         return envelope
