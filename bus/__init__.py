@@ -15,6 +15,7 @@ Example::
 
 from bus.envelope import Envelope, EnvelopeError
 from bus.errors import BusNotStartedError, PoisonMessageError
+from bus.handler import GaveUp
 from bus.jobs import JobContext
 from bus.publisher import Publisher, publish
 from bus.retry import RetryPolicy
@@ -26,6 +27,7 @@ __all__ = [
     "BusSettings",
     "Envelope",
     "EnvelopeError",
+    "GaveUp",
     "JobContext",
     "PoisonMessageError",
     "Publisher",

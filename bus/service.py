@@ -18,7 +18,7 @@ from bus.config import LiveConfig
 from bus.context import current_envelope, derived_event_id
 from bus.envelope import Envelope
 from bus.errors import BusNotStartedError
-from bus.handler import Handler, HandlerFunc
+from bus.handler import Compensation, CompensationFunc, Handler, HandlerFunc
 from bus.jobs.declare import Job, JobFunc, job_id
 from bus.jobs.queue import enqueue
 from bus.metrics import JOBS_ENQUEUED
@@ -36,6 +36,7 @@ JOB_EVENTS = (JobProgressed, JobSucceeded, JobFailed)
 """What a service with jobs publishes on its own, besides its declared events."""
 
 F = TypeVar("F", bound=HandlerFunc)
+C = TypeVar("C", bound=CompensationFunc)
 J = TypeVar("J", bound=JobFunc)
 Hook = Callable[[], Awaitable[Any]]
 
@@ -118,6 +119,7 @@ class Service:
         self.version = version
         self._undeclared: set[str] = set()
         self.handlers: list[Handler] = []
+        self.compensations: list[Compensation] = []
         self.jobs: list[Job] = []
         self.startup_hooks: list[Hook] = []
         self.shutdown_hooks: list[Hook] = []
@@ -158,19 +160,55 @@ class Service:
         self._add(Handler.build(func, None))
         return func
 
-    def job(self, *, timeout: float = 300.0, retry: RetryPolicy | None = None) -> Callable[[J], J]:
+    def compensate(self, event_type: type[Event]) -> Callable[[C], C]:
+        """Register what to do once the service gave up on an event of ``event_type``
+        for good (dead-lettered as poison, or failed after its retries):
+        ``async def f(event: E | None, gave_up: GaveUp)``.
+
+        It runs before the event is acknowledged, again if the event comes back after a
+        crash or a replay fails again: make it idempotent (what it publishes gets ids
+        derived from the event, so consumers skip a repeat). ``event`` is None for data
+        that fails the contract (``gave_up.envelope`` has what came); bytes that are no
+        CloudEvent and events from a source that does not produce the type are never
+        compensated. A compensation that fails is logged and tried again by the
+        service's retry policy, never raised. The function is returned unchanged, so it
+        stays callable without the bus. See :mod:`bus.runtime.compensation`.
+        """
+
+        def register(func: C) -> C:
+            declared = Compensation.build(func, event_type)
+            if any(c.topic == declared.topic for c in self.compensations):
+                raise ValueError(f"{self.name} already compensates {declared.topic}")
+            self.compensations.append(declared)
+            return func
+
+        return register
+
+    def job(
+        self,
+        *,
+        timeout: float = 300.0,
+        retry: RetryPolicy | None = None,
+        on_give_up: CompensationFunc | None = None,
+    ) -> Callable[[J], J]:
         """Declare a long-running job: ``async def f(job: JobContext, **kwargs)``.
 
         Jobs run in the service's arq worker (``bus run`` runs one, ``bus worker``
         runs more); ask for one with :meth:`enqueue`.
 
         Args:
-            timeout: Seconds one try may take.
+            timeout: Seconds one try may take; a try that takes longer is ended and
+                counts as a failure (retried by ``retry``).
             retry: Tries in all and backoff; default: the service's policy.
+            on_give_up: ``async def f(gave_up: GaveUp)``, run once the job failed for
+                good (after its dead letter and ``JobFailed``); ``gave_up.kwargs`` has the
+                job's arguments. Idempotent, like :meth:`compensate`.
         """
 
         def register(func: J) -> J:
-            declared = Job.build(func, timeout=timeout, retry=retry or self.retry)
+            declared = Job.build(
+                func, timeout=timeout, retry=retry or self.retry, on_give_up=on_give_up
+            )
             if any(j.name == declared.name for j in self.jobs):
                 raise ValueError(f"{self.name} already has a job named {declared.name}")
             self.jobs.append(declared)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bus.constants import JOB_ID
+from bus.handler import CompensationFunc
 from bus.retry import RetryPolicy
 from contracts import Event, JobProgressed
 
@@ -16,6 +17,11 @@ if TYPE_CHECKING:
 
 JobFunc = Callable[..., Awaitable[Any]]
 
+GIVE_UP_GRACE = 60.0
+"""Seconds arq gives a try beyond its limit, for what follows a try that ran out of time:
+the dead letter, ``JobFailed`` and the compensation (arq's own timeout is only a backstop:
+it would end the try without them)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Job:
@@ -23,23 +29,43 @@ class Job:
 
     Attributes:
         func: ``async def f(job: JobContext, **kwargs)``; kwargs must be JSON-compatible.
-        timeout: Seconds one try may take.
+        limit: Seconds one try may take (the runner ends it then: a retryable failure).
         retry: Tries in all, and the backoff between them.
+        on_give_up: ``async def f(gave_up: GaveUp)``, run once the job failed for good
+            (out of tries, the last one failed or ran out of time); None: nothing.
     """
 
     func: JobFunc
-    timeout: float
+    limit: float
     retry: RetryPolicy
+    on_give_up: CompensationFunc | None = None
 
     @classmethod
-    def build(cls, func: JobFunc, *, timeout: float, retry: RetryPolicy) -> Job:
+    def build(
+        cls,
+        func: JobFunc,
+        *,
+        timeout: float,
+        retry: RetryPolicy,
+        on_give_up: CompensationFunc | None = None,
+    ) -> Job:
         if not inspect.iscoroutinefunction(func):
             msg = f"job {func.__qualname__} must be an async function"
             raise TypeError(msg)
         if not inspect.signature(func).parameters:
             msg = f"job {func.__qualname__} must take a JobContext as its first parameter"
             raise TypeError(msg)
-        return cls(func=func, timeout=timeout, retry=retry)
+        if timeout <= 0:
+            raise ValueError(f"job {func.__qualname__}: timeout must be positive")
+        if on_give_up is not None and not inspect.iscoroutinefunction(on_give_up):
+            msg = f"job {func.__qualname__}: on_give_up must be an async function"
+            raise TypeError(msg)
+        return cls(func=func, limit=timeout, retry=retry, on_give_up=on_give_up)
+
+    @property
+    def timeout(self) -> float:
+        """arq's timeout of one try: the limit plus :data:`GIVE_UP_GRACE`."""
+        return self.limit + GIVE_UP_GRACE
 
     @property
     def name(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -17,6 +18,7 @@ from bus.constants import JOB_DONE_KEY
 from bus.context import handling
 from bus.deadletters import DeadLetter, DeadLetterSink
 from bus.envelope import Envelope
+from bus.handler import GaveUp, run_compensation
 from bus.jobs.declare import Job, JobContext
 from bus.metrics import JOBS, JOBS_RUNNING
 from contracts import Event, JobFailed, JobSucceeded
@@ -24,6 +26,10 @@ from contracts import Event, JobFailed, JobSucceeded
 log = logging.getLogger("bus.jobs")
 
 Publish = Callable[[Event], Awaitable[Envelope]]
+
+
+class JobTimeoutError(TimeoutError):
+    """A try of a job took longer than its limit (retried like any other failure)."""
 
 
 def deadletter_id(job_id: str) -> str:
@@ -90,7 +96,12 @@ def make_arq_function(
         )  # fmt: skip
         with handling(cause_envelope, scope=job_id) if cause_envelope else nullcontext():
             try:
-                result = await job.func(context, **kwargs)
+                try:
+                    async with asyncio.timeout(job.limit):
+                        result = await job.func(context, **kwargs)
+                except TimeoutError as exc:
+                    msg = f"try {attempt} took longer than {job.limit:g}s"
+                    raise JobTimeoutError(msg) from exc
             except Exception as exc:
                 if attempt < job.retry.attempts and job.retry.is_retryable(exc):
                     delay = _delay(job, attempt)
@@ -164,3 +175,15 @@ async def _give_up(
             error=letter.reason, attempts=context.attempt, deadletter_id=letter.id,
         )
     )  # fmt: skip
+    compensate = job.on_give_up
+    if compensate is not None:
+        gave_up = GaveUp(
+            kind="job", reason=letter.reason, letter_id=letter.id, attempts=context.attempt,
+            envelope=context.cause, job=job.name, kwargs=kwargs,
+        )  # fmt: skip
+        # Inside the job's own handling (if a handler asked for it): its own scope, so the
+        # ids it publishes differ from the job's and repeat when it runs again.
+        await run_compensation(
+            service, f"{job.name}.on_give_up", lambda: compensate(gave_up), gave_up,
+            retry=job.retry, scope=f"compensate:{context.job_id}",
+        )  # fmt: skip

@@ -22,6 +22,7 @@ from bus.discovery.topics import instance_of, presence_topic
 from bus.errors import BusNotStartedError
 from bus.jobs.worker import build_worker
 from bus.runtime.catchup import CatchUp
+from bus.runtime.compensation import Compensations, Notices
 from bus.runtime.inbox import Inbox
 from bus.runtime.outbox import Outbox
 from bus.runtime.pipeline import Delivery, Outcome, Pipeline
@@ -85,7 +86,8 @@ class Replica:
         self, dead_letters: DeadLetterSink, *, dedup: bool = True, announce: bool = True
     ) -> Pipeline:
         """The pipeline, with the service's dedup records in Redis (``dedup``); after
-        :meth:`build_broker`, whose outbox announces dead letters (``announce``)."""
+        :meth:`build_broker`, whose outbox announces dead letters (``announce``). Each
+        stored letter is also given to the service's compensations (``@service.compensate``)."""
         deduplicator = None
         if dedup:
             stores = self._require_stores()
@@ -94,10 +96,20 @@ class Replica:
                 ttl=self.settings.dedup_ttl, lease=self.settings.claim_lease,
             )  # fmt: skip
         service = self.service
+        compensations = None
+        if service.compensations:
+            handled = {h.topic for h in service.handlers}
+            if unhandled := [c.topic for c in service.compensations if c.topic not in handled]:
+                msg = f"{service.name} compensates events it does not handle: {unhandled}"
+                raise ValueError(msg)
+            compensations = Compensations(
+                service.name, service.compensations, lambda: service.retry, self.producers
+            )
         self.pipeline = Pipeline(
             service=service.name, owner=self.client_id, retry=lambda: service.retry,
             dead_letters=dead_letters, dedup=deduplicator,
-            notices=self.outbox if announce else None, sources=self.producers,
+            notices=Notices(self.outbox if announce else None, compensations),
+            sources=self.producers,
         )  # fmt: skip
         return self.pipeline
 
