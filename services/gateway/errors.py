@@ -12,14 +12,22 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("services.gateway")
 
 
+class Error(BaseModel):
+    """Every error the API answers with: a stable code to branch on, and a message for people."""
+
+    error: str = Field(description="A stable code, e.g. 'invalid_token' or 'too_large'")
+    detail: str = Field(description="What went wrong and what to do, for people")
+
+
 def error_body(code: str, detail: str) -> bytes:
     """The JSON body of an error, for the places that write bytes themselves."""
-    return json.dumps({"error": code, "detail": detail}).encode()
+    return json.dumps(Error(error=code, detail=detail).model_dump()).encode()
 
 
 class ApiError(Exception):

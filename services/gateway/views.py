@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from services.catalog import CatalogEntry
 
 
 class TimelineItem(BaseModel):
+    """One step of a document's way through the pipeline."""
+
     at: datetime
     status: str
     event_type: str
@@ -74,10 +76,21 @@ class Accepted(BaseModel):
 
 
 class TokenRequest(BaseModel):
+    """An API key, as ``accounts`` issued it."""
+
     api_key: str
 
 
 class TokenGranted(BaseModel):
+    """A bearer token for ``Authorization: Bearer <access_token>``."""
+
     access_token: str
     token_type: str = "bearer"
-    expires_in: int
+    expires_in: int = Field(description="Seconds the token lives")
+
+
+class Health(BaseModel):
+    """Whether the gateway can accept uploads, and which of its dependencies answer."""
+
+    status: Literal["ok", "degraded"]
+    checks: dict[str, bool] = Field(description="Each dependency ('bus', 'redis'): reachable")

@@ -5,14 +5,52 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.routing import APIRoute
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.trace import Span
 
 from bus.tracing import SERVICE_ATTRIBUTE
 from services.gateway.api.routes import auth, documents, health
 from services.gateway.api.throttle import KeyAttempts
-from services.gateway.errors import install_error_handlers
+from services.gateway.errors import Error, install_error_handlers
 from services.gateway.state import Gateway
+
+GZIP_MINIMUM_SIZE = 1024
+"""Bytes a response must have before it is compressed (for clients that accept gzip).
+Starlette's middleware never compresses ``text/event-stream``: SSE stays unbuffered."""
+
+
+def _operation_id(route: APIRoute) -> str:
+    # The handler's name ("upload", "get_document"): what a generated client calls it.
+    return route.name
+
+
+def build_app() -> FastAPI:
+    """The routes, their errors and their OpenAPI document, without a gateway to serve
+    them: :func:`create_app` serves them; ``python -m services.gateway.openapi`` writes the
+    document."""
+    app = FastAPI(
+        title="Chorus document intake",
+        version="1.0.0",
+        description="Upload documents, then follow them while the services process them.",
+        generate_unique_id_function=_operation_id,
+    )
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_SIZE)
+    install_error_handlers(app)
+    for module in (auth, documents, health):
+        app.include_router(module.router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = FastAPI.openapi(app)
+            # The routes name the one error schema (see services.gateway.api.responses).
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            schemas[Error.__name__] = Error.model_json_schema()
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
+    return app
 
 
 def create_app(gateway: Gateway) -> FastAPI:
@@ -21,17 +59,10 @@ def create_app(gateway: Gateway) -> FastAPI:
     Each request is a server span (OpenTelemetry), continuing a W3C ``traceparent``
     header if the client sends one: an upload's trace starts here.
     """
-    app = FastAPI(
-        title="Chorus document intake",
-        version="1.0.0",
-        description="Upload documents, then follow them while the services process them.",
-    )
+    app = build_app()
     app.state.gateway = gateway
     scope = gateway.service.settings.scoped(gateway.service.name)
     app.state.key_attempts = KeyAttempts(gateway.redis, scope, gateway.config)
-    install_error_handlers(app)
-    for module in (auth, documents, health):
-        app.include_router(module.router)
     name = gateway.service.name
 
     def name_service(span: Span, scope: dict[str, Any]) -> None:

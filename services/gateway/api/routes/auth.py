@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from services.gateway.api.deps import GatewayDep, KeyAttemptsDep
+from services.gateway.api.responses import INVALID, error, header
 from services.gateway.errors import ApiError
 from services.gateway.views import TokenGranted, TokenRequest
 
@@ -14,8 +15,12 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 @router.post(
     "/token",
     responses={
-        401: {"description": "Unknown or revoked API key"},
-        429: {"description": "Too many tries from this client or with this key's prefix"},
+        401: error("Unknown or revoked API key ('invalid_api_key')"),
+        429: error(
+            "Too many tries from this client or with this key's prefix ('too_many_attempts')",
+            {"Retry-After": header("Seconds until the next try is counted", integer=True)},
+        ),
+        **INVALID,
     },
 )
 async def issue_token(

@@ -9,32 +9,76 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query, Request, Response
 from sse_starlette import EventSourceResponse
 
 from contracts import DocumentUploaded
 from services.catalog import TERMINAL_STATUSES, find_document, list_documents
 from services.gateway.api.deps import GatewayDep, UserDep
+from services.gateway.api.responses import (
+    INVALID,
+    NOT_FOUND,
+    SSE_STREAM,
+    UNAUTHENTICATED,
+    error,
+    header,
+)
 from services.gateway.errors import ApiError
 from services.gateway.state import Gateway
-from services.gateway.uploads import receive_upload
+from services.gateway.uploads import FILE_FIELD, MEDIA_TYPE, receive_upload
 from services.gateway.views import Accepted, DocumentView
 
-router = APIRouter(prefix="/documents", tags=["documents"])
+router = APIRouter(
+    prefix="/documents",
+    tags=["documents"],
+    responses={**UNAUTHENTICATED, **INVALID},
+)
+
+# The handler reads the body itself, as it streams (services.gateway.uploads): FastAPI
+# must not parse it, so the form is declared here instead of in the signature.
+_UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        MEDIA_TYPE: {
+            "schema": {
+                "title": "DocumentUpload",
+                "type": "object",
+                "properties": {
+                    FILE_FIELD: {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "The document; its part's filename and Content-Type"
+                        " are kept as the document's name and declared type",
+                    }
+                },
+                "required": [FILE_FIELD],
+            }
+        }
+    },
+}
 
 
 @router.post(
     "",
     status_code=202,
+    response_description="Stored; processing goes on behind",
     responses={
-        403: {"description": "The owner's quota is used up"},
-        413: {"description": "The file is larger than the limit"},
-        415: {"description": "Not a multipart/form-data request"},
-        422: {"description": "No file field, or an empty file"},
+        202: {"headers": {"Location": header("Where to follow the document")}},
+        400: error(
+            "The multipart body cannot be read ('invalid_multipart'), holds more than one"
+            " file ('too_many_files') or ends early ('incomplete_upload')"
+        ),
+        403: error("The owner's quota is used up ('quota_exceeded')"),
+        413: error("The file is larger than the limit ('too_large')"),
+        415: error("Not a multipart/form-data request ('unsupported_media_type')"),
+        422: error("No file field ('missing_file'), or an empty file ('empty_file')"),
+        503: error("The upload could not be announced on the bus ('bus_unavailable')"),
     },
+    openapi_extra={"requestBody": _UPLOAD_BODY},
 )
-async def upload(request: Request, user: UserDep, gateway: GatewayDep) -> JSONResponse:
+async def upload(
+    request: Request, response: Response, user: UserDep, gateway: GatewayDep
+) -> Accepted:
     """Store a file (multipart field ``file``) and start its processing.
 
     Answers 202 at once, with the document id and a ``Location`` to poll; the
@@ -63,8 +107,8 @@ async def upload(request: Request, user: UserDep, gateway: GatewayDep) -> JSONRe
         await gateway.storage.delete(received.url)
         raise ApiError(503, "bus_unavailable", f"the upload could not be announced: {exc}") from exc
     location = str(request.url_for("get_document", document_id=str(document_id)).path)
-    body = Accepted(document_id=document_id, location=location)
-    return JSONResponse(body.model_dump(mode="json"), 202, headers={"Location": location})
+    response.headers["Location"] = location
+    return Accepted(document_id=document_id, location=location)
 
 
 async def _view(gateway: Gateway, document_id: UUID, owner: str) -> DocumentView:
@@ -85,7 +129,7 @@ async def list_mine(
     return [DocumentView.of(entry) for entry in await list_documents(user.user_id, limit=limit)]
 
 
-@router.get("/{document_id}", responses={404: {"description": "No such document of yours"}})
+@router.get("/{document_id}", responses=NOT_FOUND)
 async def get_document(
     document_id: UUID,
     user: UserDep,
@@ -107,7 +151,11 @@ async def get_document(
     return view
 
 
-@router.get("/{document_id}/events", responses={404: {"description": "No such document"}})
+@router.get(
+    "/{document_id}/events",
+    response_class=EventSourceResponse,
+    responses={200: SSE_STREAM, **NOT_FOUND},
+)
 async def document_events(
     document_id: UUID, request: Request, user: UserDep, gateway: GatewayDep
 ) -> EventSourceResponse:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Response
 
 from services.gateway.api.deps import GatewayDep
+from services.gateway.views import Health
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
-async def healthz(gateway: GatewayDep) -> JSONResponse:
+@router.get(
+    "/healthz",
+    responses={503: {"model": Health, "description": "The bus or Redis does not answer"}},
+)
+async def healthz(gateway: GatewayDep, response: Response) -> Health:
     """200 while the gateway can accept uploads (bus and Redis reachable), else 503."""
     checks = {"bus": gateway.service.connected}
     try:
@@ -19,6 +22,6 @@ async def healthz(gateway: GatewayDep) -> JSONResponse:
     except Exception:  # any failure means "not healthy"; the body says which part
         checks["redis"] = False
     healthy = all(checks.values())
-    return JSONResponse(
-        {"status": "ok" if healthy else "degraded", "checks": checks}, 200 if healthy else 503
-    )
+    if not healthy:
+        response.status_code = 503
+    return Health(status="ok" if healthy else "degraded", checks=checks)
