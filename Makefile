@@ -100,10 +100,11 @@ journal: setup ## The newest events in the journal
 demo: setup ## Upload the sample files as a demo user and watch them become ready (after make up)
 	$(PYTHON) infra/demo.py
 
-docs: setup ## Regenerate docs/: the choreography graph and the system's AsyncAPI document
+docs: setup ## Regenerate docs/: the choreography graph, the system's AsyncAPI and the gateway's OpenAPI
 	$(BUS) graph --service gateway,accounts,inspector,catalog,notifier,journal -o docs/graph.mmd
 	$(BUS) graph --service gateway,accounts,inspector,catalog,notifier,journal -f html -o docs/graph.html
 	$(BUS) docs --service gateway,accounts,inspector,catalog,notifier,journal
+	$(PYTHON) -m services.gateway.openapi docs/openapi.json
 
 user: setup ## Create a user and print its API key: make user EMAIL=you@example.com
 	@test -n "$(EMAIL)" || { echo "usage: make user EMAIL=you@example.com"; exit 2; }
