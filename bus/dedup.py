@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import Enum
+from typing import Literal
 
 from redis.asyncio import Redis
 
 from bus.constants import CLAIM_KEY, DONE_KEY
+from bus.groupcommit import GroupCommit
 
 _CLAIM = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'done' end
@@ -28,6 +32,15 @@ class Claim(Enum):
     """The service already handled it: acknowledge and skip."""
 
 
+@dataclass(frozen=True)
+class _Step:
+    """One dedup command of one delivery, to be sent with the others in flight."""
+
+    kind: Literal["claim", "complete", "release"]
+    event_id: str
+    owner: str = ""
+
+
 class Deduplicator:
     """Records, per service, which event ids were handled successfully.
 
@@ -41,17 +54,29 @@ class Deduplicator:
     While one replica handles an event it holds a claim with a lease, so that
     a copy of the same event reaching another replica at the same moment
     waits for the outcome instead of running alongside it.
+
+    Claims, records and releases of concurrent deliveries share one Redis round trip
+    (a pipeline: :class:`bus.groupcommit.GroupCommit`); a lone delivery's go at once.
     """
 
     def __init__(
-        self, redis: Redis, service: str, *, ttl: int, lease: float = 60.0, poll: float = 0.05
+        self,
+        redis: Redis,
+        service: str,
+        *,
+        ttl: int,
+        lease: float = 60.0,
+        poll: float = 0.05,
+        max_batch: int = 100,
     ) -> None:
         self.redis = redis
         self.service = service
         self.ttl = ttl
         self.lease_ms = int(lease * 1000)
         self.poll = poll
-        self._claim_script = redis.register_script(_CLAIM)
+        self._steps: GroupCommit[_Step, object] = GroupCommit(
+            self._send, max_batch=max_batch, name=f"dedup-{service}"
+        )
 
     def _done_key(self, event_id: str) -> str:
         return DONE_KEY.format(service=self.service, event_id=event_id)
@@ -67,25 +92,49 @@ class Deduplicator:
         connection per client id exists, so that process is gone) → ACQUIRED;
         someone else's claim → wait and try again.
         """
-        keys = [self._done_key(event_id), self._claim_key(event_id)]
         while True:
-            answer = await self._claim_script(keys=keys, args=[owner, self.lease_ms])
+            answer = await self._try_claim(event_id, owner)
             if answer == b"done":
                 return Claim.DONE
             if answer == b"acquired":
                 return Claim.ACQUIRED
             await asyncio.sleep(self.poll)
 
+    async def _try_claim(self, event_id: str, owner: str) -> object:
+        """One run of the claim script: ``b"done"``, ``b"busy"`` or ``b"acquired"``."""
+        return await self._steps.submit(_Step("claim", event_id, owner))
+
     async def complete(self, event_id: str) -> None:
-        """Record success and let go of the claim, in one round trip."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._done_key(event_id), "1", ex=self.ttl)
-            pipe.delete(self._claim_key(event_id))
-            await pipe.execute()
+        """Record success and let go of the claim (the record first: a claim left
+        behind by a crash in between expires, and a done record wins over it)."""
+        await self._steps.submit(_Step("complete", event_id))
 
     async def release(self, event_id: str) -> None:
         """Let go of the claim without recording success (failure, dead letter)."""
-        await self.redis.delete(self._claim_key(event_id))
+        await self._steps.submit(_Step("release", event_id))
+
+    async def _send(self, steps: list[_Step]) -> Sequence[object]:
+        """The steps of the deliveries in flight, in one pipelined round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for step in steps:
+                done, claim = self._done_key(step.event_id), self._claim_key(step.event_id)
+                if step.kind == "claim":
+                    pipe.eval(_CLAIM, 2, done, claim, step.owner, str(self.lease_ms))
+                elif step.kind == "complete":
+                    pipe.set(done, "1", ex=self.ttl)
+                    pipe.delete(claim)
+                else:
+                    pipe.delete(claim)
+            replies = await pipe.execute(raise_on_error=False)
+        answers: list[object] = []
+        each = iter(replies)
+        for step in steps:
+            reply = next(each)
+            if step.kind == "complete":
+                second = next(each)
+                reply = reply if isinstance(reply, BaseException) else second
+            answers.append(reply)
+        return answers
 
     async def forget(self, event_id: str) -> None:
         """Drop the success record, so the event may be handled again (a deliberate replay)."""

@@ -15,6 +15,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from bus.groupcommit import GroupCommit
 from bus.journal import record_many
 
 if TYPE_CHECKING:
@@ -31,8 +32,9 @@ async def _record_many(envelopes: list[Envelope]) -> list[bool]:
     return await record_many(envelopes)  # looked up at each call (tests replace it)
 
 
-class JournalBatcher:
-    """Collects the envelopes of concurrent publishes into shared journal writes.
+class JournalBatcher(GroupCommit["Envelope", bool]):
+    """Collects the envelopes of concurrent publishes into shared journal writes
+    (:class:`bus.groupcommit.GroupCommit`).
 
     Args:
         write: One batch's write (default :func:`bus.journal.record_many`).
@@ -45,61 +47,21 @@ class JournalBatcher:
     def __init__(
         self, write: Write | None = None, *, max_batch: int = MAX_BATCH, linger: float = 0.0
     ) -> None:
-        if max_batch < 1:
-            msg = "max_batch must be at least 1"
-            raise ValueError(msg)
-        self._write = write or _record_many
-        self.max_batch = max_batch
-        self.linger = linger
-        self._queue: list[tuple[Envelope, asyncio.Future[bool]]] = []
-        self._writer: asyncio.Task[None] | None = None
-        self.writes = 0
-        """Journal writes made (each one round trip), for tests and the bench."""
+        super().__init__(
+            write or _record_many, max_batch=max_batch, linger=linger,
+            name="journal-group-commit",
+        )  # fmt: skip
 
     async def record(self, envelope: Envelope) -> bool:
         """Journal ``envelope`` with whatever else is pending; returns once its write is
         acknowledged: False if the id was already there (a redelivery). The write's
         error, if any, is raised here (and to every other publish of that write)."""
-        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._queue.append((envelope, done))
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._drain(), name="journal-group-commit")
-        return await done
+        return await self.submit(envelope)
 
-    async def _drain(self) -> None:
-        try:
-            while self._queue:
-                if self.linger > 0 and len(self._queue) < self.max_batch:
-                    await asyncio.sleep(self.linger)
-                batch = self._queue[: self.max_batch]
-                del self._queue[: self.max_batch]
-                await self._commit(batch)
-        finally:
-            self._writer = None
-            # Cancelled (the loop is closing): nobody is left to write what queued.
-            for _, done in self._queue:
-                done.cancel()
-            self._queue.clear()
-
-    async def _commit(self, batch: list[tuple[Envelope, asyncio.Future[bool]]]) -> None:
-        self.writes += 1
-        try:
-            recorded = await self._write([envelope for envelope, _ in batch])
-            if len(recorded) != len(batch):
-                msg = f"a journal write answered {len(recorded)} of {len(batch)} envelopes"
-                raise RuntimeError(msg)
-        except asyncio.CancelledError:
-            for _, done in batch:
-                done.cancel()
-            raise
-        except Exception as error:
-            for _, done in batch:
-                if not done.done():
-                    done.set_exception(error)
-            return
-        for (_, done), fresh in zip(batch, recorded, strict=True):
-            if not done.done():  # a publish cancelled while waiting
-                done.set_result(fresh)
+    @property
+    def writes(self) -> int:
+        """Journal writes made (each one round trip), for tests and the bench."""
+        return self.commits
 
 
 _batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, JournalBatcher] = (

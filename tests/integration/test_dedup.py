@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from bus import BusSettings
 from bus.constants import CLAIM_KEY, DONE_KEY
@@ -50,22 +51,22 @@ async def scope(unique: Callable[[str], str]) -> AsyncIterator[Scope]:
 
 
 class Tries:
-    """Wraps a Deduplicator's claim script (the real one still runs) to count its
+    """Wraps a Deduplicator's claim step (the real script still runs) to count its
     answers and signal once the claimer has been turned away ``busy`` at least once."""
 
     def __init__(self, dedup: Deduplicator, monkeypatch: pytest.MonkeyPatch) -> None:
         self.answers: list[bytes] = []
         self.turned_away = asyncio.Event()
-        script = dedup._claim_script
+        script = dedup._try_claim
 
-        async def counting(**kwargs: Any) -> Any:
-            answer = await script(**kwargs)
+        async def counting(event_id: str, owner: str) -> Any:
+            answer = await script(event_id, owner)
             self.answers.append(answer)
             if answer == b"busy":
                 self.turned_away.set()
             return answer
 
-        monkeypatch.setattr(dedup, "_claim_script", counting)
+        monkeypatch.setattr(dedup, "_try_claim", counting)
 
 
 async def test_the_first_claim_is_acquired_under_a_lease(scope: Scope) -> None:
@@ -187,3 +188,40 @@ async def test_records_are_per_service(scope: Scope) -> None:
         assert await other.dedup().claim(EVENT, "reader-1") is Claim.ACQUIRED
     finally:
         await scope.redis.delete(other.done_key(), other.claim_key())
+
+
+async def test_concurrent_deliveries_share_round_trips(scope: Scope) -> None:
+    dedup = scope.dedup()
+    events = [f"batch-{n}" for n in range(50)]
+    try:
+        claims = await asyncio.gather(*(dedup.claim(e, "reader-1") for e in events))
+        assert claims == [Claim.ACQUIRED] * 50
+        assert dedup._steps.commits < 10  # one for the first, then the rest together
+
+        await asyncio.gather(*(dedup.complete(e) for e in events))
+        assert await scope.redis.exists(*(scope.done_key(e) for e in events)) == 50
+        assert await scope.redis.exists(*(scope.claim_key(e) for e in events)) == 0
+        assert await asyncio.gather(*(dedup.claim(e, "reader-2") for e in events)) == (
+            [Claim.DONE] * 50
+        )
+    finally:
+        await scope.redis.delete(*(scope.done_key(e) for e in events))
+        await scope.redis.delete(*(scope.claim_key(e) for e in events))
+
+
+async def test_a_failing_step_fails_only_its_own_delivery(scope: Scope) -> None:
+    # A claim key of the wrong type makes the script fail for that event alone.
+    await scope.redis.hset(scope.claim_key("broken"), "x", "1")
+    dedup = scope.dedup()
+    try:
+        results = await asyncio.gather(
+            dedup.claim(EVENT, "reader-1"),
+            dedup.claim("broken", "reader-1"),
+            dedup.claim("fine", "reader-1"),
+            return_exceptions=True,
+        )
+        assert results[0] is Claim.ACQUIRED
+        assert isinstance(results[1], ResponseError)
+        assert results[2] is Claim.ACQUIRED
+    finally:
+        await scope.redis.delete(scope.claim_key("broken"), scope.claim_key("fine"))
