@@ -82,7 +82,8 @@ class JobContext:
     """What a running job gets: who it is, and how to report progress.
 
     ``publish`` publishes an event that continues the chain of the event that
-    asked for the job.
+    asked for the job; ``publish_with_id`` (set by the bus's runner) the same, under a
+    given id.
     """
 
     service: str
@@ -92,6 +93,15 @@ class JobContext:
     attempt: int
     cause: Envelope | None
     publish: Callable[[Event], Awaitable[Envelope]]
+    publish_with_id: Callable[[Event, str], Awaitable[Envelope]] | None = None
+
+    async def publish_once(self, event: Event, *, id: str) -> Envelope:
+        """Publish ``event`` under ``id``: an id that every path publishing this outcome
+        uses (a job and a compensation, say), so consumers skip all but the first. A
+        context made without the bus (a test) publishes with ``publish``."""
+        if self.publish_with_id is None:
+            return await self.publish(event)
+        return await self.publish_with_id(event, id)
 
     async def progress(self, percent: float, message: str = "") -> None:
         """Publish a :class:`~contracts.JobProgressed` event."""

@@ -21,11 +21,12 @@ from bus.envelope import Envelope
 from bus.handler import GaveUp, run_compensation
 from bus.jobs.declare import Job, JobContext
 from bus.metrics import JOBS, JOBS_RUNNING
-from contracts import Event, JobFailed, JobSucceeded
+from contracts import JobFailed, JobSucceeded
 
 log = logging.getLogger("bus.jobs")
 
-Publish = Callable[[Event], Awaitable[Envelope]]
+Publish = Callable[..., Awaitable[Envelope]]
+"""Publishes an event: ``(event)``, or ``(event, id=...)`` under a given id."""
 
 
 class JobTimeoutError(TimeoutError):
@@ -93,6 +94,7 @@ def make_arq_function(
         context = JobContext(
             service=service, job=job.name, key=key, job_id=job_id,
             attempt=attempt, cause=cause_envelope, publish=publish,
+            publish_with_id=lambda event, id: publish(event, id=id),
         )  # fmt: skip
         with handling(cause_envelope, scope=job_id) if cause_envelope else nullcontext():
             try:

@@ -42,7 +42,10 @@ class InspectorSettings(BaseSettings):
             is cut there (``details["text_truncated"]``).
         max_bytes: Larger files are not inspected (they fail with a reason).
         job_timeout: Seconds one try of the inspection job may take.
-        job_attempts: Tries of the job on an unexpected error before it is dead-lettered.
+        job_attempts: Tries of the job on an unexpected error before it is dead-lettered
+            (and the document failed).
+        job_retry_delay: Upper bound, in seconds, of the first wait before a job's next try
+            (doubling up to 30 s).
     """
 
     model_config = SettingsConfigDict(env_prefix="INSPECTOR_", extra="ignore")
@@ -58,6 +61,7 @@ class InspectorSettings(BaseSettings):
     max_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
     job_timeout: float = Field(default=300.0, gt=0)
     job_attempts: int = Field(default=3, ge=1)
+    job_retry_delay: float = Field(default=1.0, ge=0)
 
     @field_validator("languages")
     @classmethod

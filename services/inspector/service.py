@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bus import BusSettings, JobContext, RetryPolicy, Service
+from bus import BusSettings, GaveUp, JobContext, RetryPolicy, Service
 from contracts import DocumentFailed, DocumentInspected, QuotaReserved
 from services.inspector.config import InspectorSettings
 from services.inspector.inspection import extract, identify, summarize
@@ -27,6 +28,36 @@ log = logging.getLogger("services.inspector")
 
 STAGE = "inspection"
 """``DocumentFailed.stage`` of the documents the inspector turns down."""
+
+_FAILED_IDS = uuid.UUID("3d0c6c1e-8f5a-4b7e-9e21-6a4f0d2b7c55")
+
+GIVE_UP_ON = (*RetryPolicy().give_up_on, PermissionError)
+"""Errors the inspection job is not tried again for: bad input, and a stored file the
+inspector may not read (trying again will not make it readable)."""
+
+
+def failed_event_id(service: str, document_id: UUID) -> str:
+    """The id of the one ``DocumentFailed`` the inspector publishes for a document.
+
+    Whichever way it fails (the job turns the document down, the job fails for good, the
+    reservation is poison) and however often that happens (a job or compensation that runs
+    again, a dead letter replayed that fails again), it is the same event: consumers skip
+    the repeats, so the owner gets one mail and quota is released once.
+    """
+    return str(uuid.uuid5(_FAILED_IDS, f"{service}|documents.failed|{document_id}"))
+
+
+class _FailedDocument(BaseModel):
+    """What ``DocumentFailed`` needs from a reservation, read leniently from one that
+    failed its contract (a field this inspector does not know yet, say)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    document_id: UUID
+    owner: str
+    owner_email: str | None = None
+    filename: str
+    storage_url: str
 
 
 class InspectionRequest(BaseModel):
@@ -68,7 +99,12 @@ def create_service(
     (``JobProgressed``) at 10, 30, 60, 85 and 100 %. A document that cannot be
     inspected (missing from storage, empty, too large, unsupported type, corrupt or
     encrypted PDF) gets :class:`~contracts.DocumentFailed` and the job ends normally;
-    any other error is retried by the job's policy, then dead-lettered.
+    any other error (a try longer than ``config.job_timeout`` among them) is retried by the
+    job's policy (a file it may not read is not), then dead-lettered, and the job's
+    compensation publishes ``DocumentFailed``. So does the compensation of a reservation
+    the service gave up on (poison, or its handler failed for good). Each document gets
+    at most one ``DocumentFailed`` id (:func:`failed_event_id`), so accounts releases its
+    quota once, the gateway deletes its bytes and the owner gets one mail.
 
     Args:
         name: The service's name (its queue and shared subscription).
@@ -79,21 +115,27 @@ def create_service(
     config = config or InspectorSettings()
     blobs = storage or open_storage()
     service = Service(name, settings=settings, produces=[DocumentInspected, DocumentFailed])
-    retry = RetryPolicy(attempts=config.job_attempts, initial_delay=1.0, max_delay=30.0)
+    retry = RetryPolicy(
+        attempts=config.job_attempts, initial_delay=config.job_retry_delay,
+        max_delay=max(30.0, config.job_retry_delay), give_up_on=GIVE_UP_ON,
+    )  # fmt: skip
 
-    @service.job(timeout=config.job_timeout, retry=retry)
+    async def inspection_given_up(gave_up: GaveUp) -> None:
+        """The job failed for good (out of tries or time): the document failed."""
+        request = InspectionRequest.model_validate(gave_up.kwargs or {})
+        log.warning("%s: inspection of %s given up: %s", name, request.document_id,
+                    gave_up.reason)  # fmt: skip
+        await _publish_failed(service, request, f"the inspection failed: {gave_up.reason}")
+
+    @service.job(timeout=config.job_timeout, retry=retry, on_give_up=inspection_given_up)
     async def inspect_document(job: JobContext, **kwargs: Any) -> dict[str, Any]:
         request = InspectionRequest.model_validate(kwargs)
 
         async def fail(reason: str) -> dict[str, Any]:
             log.info("%s: %s cannot be inspected: %s", name, request.document_id, reason)
-            await job.publish(
-                DocumentFailed(
-                    document_id=request.document_id, owner=request.owner,
-                    owner_email=request.owner_email, filename=request.filename,
-                    storage_url=request.storage_url, stage=STAGE, reason=reason[:2000],
-                )
-            )  # fmt: skip
+            await job.publish_once(
+                _document_failed(request, reason), id=failed_event_id(name, request.document_id)
+            )
             return {"outcome": "failed", "reason": reason}
 
         if request.size_bytes > config.max_bytes:
@@ -156,7 +198,45 @@ def create_service(
         if not await service.enqueue(inspect_document, key=key, **kwargs):
             log.info("%s: inspection of %s was already asked for", name, key)
 
+    @service.compensate(QuotaReserved)
+    async def reservation_given_up(event: QuotaReserved | None, gave_up: GaveUp) -> None:
+        """A reservation the inspector gave up on (poison, or its handler failed for
+        good): the document failed. One that fails its contract (from accounts: the bus
+        checked its source) still names the document; one that names none is left be."""
+        if (document := _named_document(name, event, gave_up)) is not None:
+            reason = f"the reservation was given up on: {gave_up.reason}"
+            await _publish_failed(service, document, reason)
+
     return service
+
+
+async def _publish_failed(
+    service: Service, document: _FailedDocument | InspectionRequest, reason: str
+) -> None:
+    failed = _document_failed(document, reason)
+    await service.publish(failed, id=failed_event_id(service.name, document.document_id))
+
+
+def _document_failed(document: _FailedDocument | InspectionRequest, reason: str) -> DocumentFailed:
+    return DocumentFailed(
+        document_id=document.document_id, owner=document.owner,
+        owner_email=document.owner_email, filename=document.filename,
+        storage_url=document.storage_url, stage=STAGE, reason=reason[:2000],
+    )  # fmt: skip
+
+
+def _named_document(
+    name: str, event: QuotaReserved | None, gave_up: GaveUp
+) -> _FailedDocument | None:
+    if event is not None:
+        return _FailedDocument.model_validate(event.model_dump())
+    assert gave_up.envelope is not None  # the bus compensates no unreadable letter
+    try:
+        return _FailedDocument.model_validate(gave_up.envelope.data)
+    except ValidationError as exc:
+        log.error("%s: reservation %s given up on names no document (%s); nothing to "
+                  "compensate", name, gave_up.envelope.id, exc)  # fmt: skip
+        return None
 
 
 def _extracted_message(text: str | None, pages: int | None) -> str:
