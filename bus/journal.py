@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from beanie import Document
-from beanie.operators import In
+from beanie.operators import And, In, Or
 from pydantic import Field
 from pymongo import DESCENDING, IndexModel
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -99,6 +99,17 @@ async def since(types: list[str], moment: datetime) -> list[JournalEntry]:
 
 
 async def chain(correlation_id: str) -> list[JournalEntry]:
-    """Every recorded event of one causal chain, oldest first."""
-    query = JournalEntry.find(JournalEntry.correlationid == correlation_id)
+    """Every recorded event of one causal chain, oldest first.
+
+    An event's chain is its ``correlationid``; an event without one (from a producer
+    outside the bus) starts its own chain: its own id is its correlation id
+    (:attr:`bus.envelope.Envelope.correlation`), and the events its handlers publish carry
+    that id as their ``correlationid``.
+    """
+    query = JournalEntry.find(
+        Or(
+            JournalEntry.correlationid == correlation_id,
+            And(JournalEntry.id == correlation_id, JournalEntry.correlationid == None),  # noqa: E711 - a MongoDB query: matches null or absent
+        )
+    )
     return await query.sort(+JournalEntry.time).to_list()  # type: ignore[operator]
