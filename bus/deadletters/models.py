@@ -9,12 +9,20 @@ from typing import Any, Literal
 from uuid import uuid4
 
 from beanie import Document
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pymongo import DESCENDING, IndexModel
 
 Kind = Literal["poison", "failed", "job"]
 
 _TRACEBACK_LINES = 12
+
+
+class UserProperty(BaseModel):
+    """One MQTT 5 user property (a document, not a pair: the MongoDB-compatible server
+    stores no arrays inside arrays)."""
+
+    name: str
+    value: str
 
 
 class DeadLetter(BaseModel):
@@ -49,7 +57,7 @@ class DeadLetter(BaseModel):
     envelope: dict[str, Any] | None = None
     payload: str | None = None
     content_type: str | None = None
-    properties: list[tuple[str, str]] = Field(default_factory=list)
+    properties: list[UserProperty] = Field(default_factory=list)
     attempts: int = 1
     error_type: str = ""
     error_message: str = ""
@@ -61,6 +69,20 @@ class DeadLetter(BaseModel):
     envelope_json: str | None = None
     job_json: str | None = None
     truncated: bool = False
+
+    @field_validator("properties", mode="before")
+    @classmethod
+    def _from_pairs(cls, value: Any) -> Any:
+        # (name, value) pairs, as the broker gives them, are taken as they are.
+        if isinstance(value, list | tuple):
+            return [
+                {"name": p[0], "value": p[1]} if isinstance(p, list | tuple) else p for p in value
+            ]
+        return value
+
+    def mqtt_properties(self) -> tuple[tuple[str, str], ...]:
+        """The user properties as (name, value) pairs, in the order they came."""
+        return tuple((p.name, p.value) for p in self.properties)
 
     def original_envelope(self) -> dict[str, Any] | None:
         """The envelope, whether it was stored as a document or as JSON text."""

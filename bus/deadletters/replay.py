@@ -32,5 +32,5 @@ class ReplayRequest(BaseModel):
         """The request that replays ``letter`` as its message came."""
         return cls(
             deadletter_id=letter.id, topic=letter.topic, payload=letter.payload or "",
-            content_type=letter.content_type, properties=letter.properties,
+            content_type=letter.content_type, properties=list(letter.mqtt_properties()),
         )  # fmt: skip

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bus.deadletters.models import DeadLetter
+from bus.deadletters.models import DeadLetter, UserProperty
 
 PAYLOAD_LIMIT = 4 * 1024 * 1024
 """Bytes of payload, and of each JSON text, kept (MongoDB's documents stop at 16 MiB)."""
@@ -42,16 +42,14 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=True, default=repr)
 
 
-def _properties(
-    properties: list[tuple[str, str]], limit: int
-) -> tuple[list[tuple[str, str]], bool]:
-    """User properties with every name and value as :func:`clip` makes them; and whether
-    any was cut."""
-    kept: list[tuple[str, str]] = []
+def _properties(letter: DeadLetter, limit: int) -> tuple[list[UserProperty], bool]:
+    """The letter's user properties with every name and value as :func:`clip` makes them;
+    and whether any was cut."""
+    kept: list[UserProperty] = []
     cut = False
-    for pair in properties:
+    for pair in letter.mqtt_properties():
         (name, name_cut), (value, value_cut) = (clip(text, limit) for text in pair)
-        kept.append((name, value))
+        kept.append(UserProperty(name=name, value=value))
         cut = cut or name_cut or value_cut
     return kept, cut
 
@@ -103,7 +101,7 @@ def as_text(letter: DeadLetter, error: BaseException) -> DeadLetter:
         f"the store refused the letter as it was ({_why(error)}): "
         "envelope and job kept as JSON text"
     )
-    update["properties"], properties_cut = _properties(letter.properties, TEXT_LIMIT)
+    update["properties"], properties_cut = _properties(letter, TEXT_LIMIT)
     if properties_cut:
         cut.append("properties")
     update["problem"] = problem + (f"; cut to fit: {', '.join(cut)}" if cut else "")
@@ -120,7 +118,7 @@ def minimal(letter: DeadLetter, error: BaseException) -> DeadLetter:
     if letter.payload is None and letter.original_envelope() is not None:
         # No raw payload (a job's letter): the envelope is the closest thing to one.
         payload, payload_cut = clip(_json(letter.original_envelope()), PAYLOAD_LIMIT)
-    properties, properties_cut = _properties(letter.properties, TEXT_LIMIT)
+    properties, properties_cut = _properties(letter, TEXT_LIMIT)
     content_type, type_cut = clip(letter.content_type or "", TEXT_LIMIT)
     problem = f"only a minimal letter could be stored ({_why(error)})"
     if payload_cut:

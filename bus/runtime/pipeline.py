@@ -181,7 +181,7 @@ class Pipeline:
         if letter is None:  # resolved meanwhile: the payload is all there is
             return replace(delivery, properties=())
         return replace(
-            delivery, content_type=letter.content_type, properties=tuple(letter.properties)
+            delivery, content_type=letter.content_type, properties=letter.mqtt_properties()
         )
 
     async def _poison(
