@@ -24,7 +24,7 @@ from bus.errors import PoisonMessageError
 from bus.journal import chain
 from contracts import DocumentUploaded
 from services.journal import JournalEntry, create_service
-from tests.helpers import eventually, ops_login, uploaded
+from tests.helpers import bus, eventually, ops_login, uploaded
 
 TOPIC = DocumentUploaded.contract.topic
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -224,3 +224,37 @@ async def test_a_binary_event_with_a_bad_attribute_is_dead_lettered_with_the_rea
     assert "time" in letter.reason
     assert dict(letter.mqtt_properties())["id"] == bad_id
     assert letter.content_type == "application/json"
+
+
+async def test_bus_publish_binary_sends_binary_mode_that_a_service_reads(
+    settings: BusSettings, services: list[Service], unique: Callable[[str], str]
+) -> None:
+    reader = Service(unique("reader"), settings=settings)
+    handled: list[Envelope] = []
+
+    @reader.on(DocumentUploaded)
+    async def on_uploaded(event: DocumentUploaded, envelope: Envelope) -> None:
+        handled.append(envelope)
+
+    services.append(reader)
+    await reader.start()
+    event_id = unique("cli")
+    # No journal write: in this process Beanie's client is bound to the test's event loop,
+    # and the command runs its own.
+    env = {"BUS_NAMESPACE": settings.namespace, "BUS_JOURNAL_FIRST": "false"}
+    data = uploaded(3).model_dump_json()
+    async with outsider(settings) as client:
+        await client.subscribe(settings.wire_topic(TOPIC), qos=1)
+        result = await asyncio.to_thread(
+            bus, "publish", "documents.uploaded.v1", data, "--binary", "--id", event_id, env=env
+        )
+        assert result.exit_code == 0, result.stderr
+        async with asyncio.timeout(20):
+            message = await anext(aiter(client.messages))
+
+    props: Any = message.properties
+    assert props.ContentType == "application/json"
+    assert dict(props.UserProperty)["id"] == event_id
+    assert isinstance(message.payload, bytes)
+    assert json.loads(message.payload)["filename"] == "file-3.txt"
+    await eventually(lambda: [e.id for e in handled] == [event_id], what="the reader to handle it")
