@@ -206,7 +206,7 @@ async def test_the_outbox_sends_each_envelope_only_after_its_journal_write(
     monkeypatch.setattr(journal_batch, "record_many", fake.write)
     sent: list[str] = []
 
-    async def send(broker: object, envelope: Envelope, topic: str) -> None:
+    async def send(broker: object, envelope: Envelope, topic: str, **_: object) -> None:
         assert envelope.id in fake.stored, "sent before its journal write"
         sent.append(envelope.id)
 
@@ -228,7 +228,7 @@ async def test_the_outbox_sends_nothing_when_the_journal_write_fails(
     monkeypatch.setattr(journal_batch, "record_many", fake.write)
     sent: list[str] = []
 
-    async def send(broker: object, envelope: Envelope, topic: str) -> None:
+    async def send(broker: object, envelope: Envelope, topic: str, **_: object) -> None:
         sent.append(envelope.id)
 
     monkeypatch.setattr(outbox, "send", send)
