@@ -7,11 +7,17 @@ import json
 
 import pytest
 
-from bus.deadletters import DeadLetter, MemoryDeadLetters
+from bus import BusSettings, Service
+from bus._internal.broker import send
+from bus.constants import REPLAY_TOPIC
+from bus.deadletters import DeadLetter, MemoryDeadLetters, ReplayRequest
 from bus.deadletters.models import UserProperty
 from bus.deadletters.storable import as_text, minimal
 from bus.envelope import CLOUDEVENTS_CONTENT_TYPE, Envelope, EnvelopeError, WireMessage
+from bus.errors import PoisonMessageError
 from bus.runtime import Delivery, Outcome, Pipeline, Via
+from bus.testing import in_memory
+from contracts import DocumentUploaded
 from tests.helpers import uploaded
 from tests.unit.test_pipeline import FAST, OWNER, TOPIC, MemoryDeduplicator, Recorder
 
@@ -307,3 +313,56 @@ def test_a_letter_the_store_refuses_keeps_its_mqtt_properties_in_each_smaller_fo
     cut = as_text(letter.model_copy(update={"properties": long}), ValueError("too big"))
     assert cut.truncated, "a cut property can no longer be replayed as it came"
     assert "properties" in (cut.problem or "")
+
+
+# -- on the in-memory broker: a service publishing binary mode, a replay request ------
+
+
+async def test_a_service_publishes_binary_mode_and_its_handlers_read_it() -> None:
+    relay = Service("relay", settings=BusSettings(namespace=""), produces=[DocumentUploaded])
+    got: list[Envelope] = []
+
+    @relay.on(DocumentUploaded)
+    async def on_uploaded(event: DocumentUploaded, envelope: Envelope) -> None:
+        got.append(envelope)
+        if event.owner != "relayed":
+            await relay.publish(event.model_copy(update={"owner": "relayed"}), binary=True)
+
+    async with in_memory(relay) as bus:
+        first = await bus.publish(uploaded(1))
+        await relay.replica.inbox.settled()
+
+    assert [e.data["owner"] for e in got] == ["alice", "relayed"]
+    assert (got[1].correlationid, got[1].causationid) == (first.id, first.id)
+    assert got[1].source == relay.source
+    assert bus.dead_letters.letters == {}
+
+
+async def test_a_replay_request_carries_the_mqtt_properties_of_its_letter() -> None:
+    reader = Service("reader", settings=BusSettings(namespace=""))
+    tenants = {"acme"}
+    handled: list[Envelope] = []
+
+    @reader.on(DocumentUploaded)
+    async def on_uploaded(event: DocumentUploaded, envelope: Envelope) -> None:
+        if envelope.extensions().get("tenant") not in tenants:
+            raise PoisonMessageError("unknown tenant")
+        handled.append(envelope)
+
+    sent = Envelope.wrap(uploaded(1), source="/partner/1").model_copy(update={"tenant": "globex"})
+    async with in_memory(reader) as bus:
+        broker = reader.replica.broker
+        assert broker is not None
+        await send(broker, sent, TOPIC, binary=True)
+        await reader.replica.inbox.settled()
+        [letter] = bus.dead_letters.letters.values()
+        request = ReplayRequest.of(letter)
+        assert request.content_type == "application/json"
+        assert request.properties == list(sent.to_message(binary=True).properties)
+
+        tenants.add("globex")
+        replay_topic = REPLAY_TOPIC.format(service=reader.name)
+        await bus.publish_raw(request.model_dump_json().encode(), replay_topic)
+
+    assert handled == [sent]
+    assert bus.dead_letters.letters == {}
