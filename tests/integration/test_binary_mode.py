@@ -258,3 +258,27 @@ async def test_bus_publish_binary_sends_binary_mode_that_a_service_reads(
     assert isinstance(message.payload, bytes)
     assert json.loads(message.payload)["filename"] == "file-3.txt"
     await eventually(lambda: [e.id for e in handled] == [event_id], what="the reader to handle it")
+
+
+async def test_an_mqtt_311_client_publishes_structured_mode_without_a_content_type(
+    settings: BusSettings, services: list[Service], unique: Callable[[str], str]
+) -> None:
+    reader = Service(unique("reader"), settings=settings)
+    handled: list[Envelope] = []
+
+    @reader.on(DocumentUploaded)
+    async def on_uploaded(event: DocumentUploaded, envelope: Envelope) -> None:
+        handled.append(envelope)
+
+    services.append(reader)
+    await reader.start()
+    sent = Envelope.wrap(uploaded(4), source="/partner/legacy")
+    url = urlsplit(settings.mqtt_url)
+    login = ops_login(settings)
+    async with aiomqtt.Client(
+        url.hostname or "localhost", url.port or 1883, username=login.username,
+        password=login.password, protocol=aiomqtt.ProtocolVersion.V311,
+    ) as client:  # fmt: skip
+        await client.publish(settings.wire_topic(TOPIC), sent.to_bytes(), qos=1)
+
+    await eventually(lambda: handled == [sent], what="the reader to handle it")
