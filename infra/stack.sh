@@ -9,10 +9,11 @@
 #   infra/stack.sh status [--check] [NAME...]
 #   infra/stack.sh logs [-f] [NAME...]
 #   infra/stack.sh reset               down + delete the data directory
-#   infra/stack.sh rotate SECRET...    new redis|postgres|mongo password, or new tls
-#                                      certificates, applied to the running servers
+#   infra/stack.sh rotate SECRET...    new redis|postgres|postgres-ferretdb|mongo password,
+#                                      or new tls certificates, applied to the running servers
 #
-# NAME: mosquitto redis postgres ferretdb mailsink (default: all).
+# NAME: mosquitto redis postgres ferretdb mailsink (default: all). FerretDB keeps its
+# data in this stack's PostgreSQL (database ferretdb) and starts once it is healthy.
 # Environment: CHORUS_STACK_DIR (default <repo>/.stack), MQTT_PORT (1883),
 # MQTTS_PORT (8883 when MQTT_PORT is 1883, else none unless set; 0: none),
 # REDIS_PORT (6379), POSTGRES_PORT (5432), MONGO_PORT (27017), SMTP_PORT (1025),
@@ -44,6 +45,10 @@ STOP_TIMEOUT=${CHORUS_STOP_TIMEOUT:-30}
 # the credentials folder), as are Redis's and FerretDB's (redis.json, mongo.json).
 PG_APP_USER=chorus
 PG_APP_DB=chorus
+# FerretDB keeps its data in PostgreSQL: database ferretdb, owned by role ferretdb (its
+# password: postgres-ferretdb.json), which the app role cannot connect to.
+FERRETDB_PG_USER=ferretdb
+FERRETDB_PG_DB=ferretdb
 # Where stack_secrets.py and the bus keep them (bus.settings.BusSettings.credentials_dir).
 # A stack keeps the folder it was first started with (data/credentials-dir, until reset):
 # an `up` with another BUS_CREDENTIALS_DIR (a test's own folder of broker identities) must
@@ -299,11 +304,16 @@ pg_locate() {
     fi
 }
 
-health_postgres() { # accepting connections AND the app role can log in
+health_postgres() { # accepting connections AND the app role and FerretDB's can log in
     timeout 5 pg_isready -q -h 127.0.0.1 -p "$1" || return 1
     store_password postgres
-    PGPASSWORD=${SECRET_CACHE[postgres]} PGCONNECT_TIMEOUT=3 timeout 5 \
-        psql -X -q -w -h 127.0.0.1 -p "$1" -U "$PG_APP_USER" -d "$PG_APP_DB" -Atc 'select 1' >/dev/null 2>&1
+    store_password postgres-ferretdb
+    pg_login "$1" "$PG_APP_USER" "$PG_APP_DB" "${SECRET_CACHE[postgres]}" &&
+        pg_login "$1" "$FERRETDB_PG_USER" "$FERRETDB_PG_DB" "${SECRET_CACHE[postgres-ferretdb]}"
+}
+pg_login() { # pg_login PORT ROLE DATABASE PASSWORD
+    PGPASSWORD=$4 PGCONNECT_TIMEOUT=3 timeout 5 \
+        psql -X -q -w -h 127.0.0.1 -p "$1" -U "$2" -d "$3" -Atc 'select 1' >/dev/null 2>&1
 }
 kind_postgres() { # 0 = accepting, 1 = rejecting (starting up / shutting down)
     local rc=0
@@ -375,20 +385,29 @@ start_postgres() {
 }
 
 # Idempotent: role chorus (LOGIN CREATEDB) with the generated password (postgres.json)
-# and database chorus owned by it. Runs as the superuser over the unix socket, on every
-# `up`: a stack made when the password was chorus/chorus, or a rotated password, is
-# brought in line in place. The server gets a SCRAM-SHA-256 verifier, never the
-# password, and only on stdin.
+# and database chorus owned by it; role ferretdb (LOGIN only, postgres-ferretdb.json)
+# and database ferretdb owned by it, which no other role may connect to. Runs as the
+# superuser over the unix socket, on every `up` where a role cannot log in: a stack made
+# when the password was chorus/chorus, or a rotated password, is brought in line in
+# place. The server gets SCRAM-SHA-256 verifiers, never a password, and only on stdin.
 setup_postgres() {
-    local verifier
+    local verifier ferret_verifier
     pg_locate
     verifier=$("${SECRETS[@]}" scram postgres) || die "could not make the PostgreSQL password"
+    ferret_verifier=$("${SECRETS[@]}" scram postgres-ferretdb) ||
+        die "could not make the PostgreSQL password of FerretDB's role"
     as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK" -p "$POSTGRES_PORT" -U "$(pg_os_user)" -d postgres <<SQL
 SELECT format('CREATE ROLE %I LOGIN CREATEDB', '$PG_APP_USER')
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$PG_APP_USER') \gexec
 ALTER ROLE "$PG_APP_USER" LOGIN CREATEDB PASSWORD '$verifier';
 SELECT format('CREATE DATABASE %I OWNER %I', '$PG_APP_DB', '$PG_APP_USER')
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$PG_APP_DB') \gexec
+SELECT format('CREATE ROLE %I LOGIN', '$FERRETDB_PG_USER')
+ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$FERRETDB_PG_USER') \gexec
+ALTER ROLE "$FERRETDB_PG_USER" LOGIN PASSWORD '$ferret_verifier';
+SELECT format('CREATE DATABASE %I OWNER %I', '$FERRETDB_PG_DB', '$FERRETDB_PG_USER')
+ WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$FERRETDB_PG_DB') \gexec
+REVOKE ALL ON DATABASE "$FERRETDB_PG_DB" FROM PUBLIC;
 SQL
 }
 
@@ -432,37 +451,87 @@ ferretdb_ok() {
     [[ -x $FERRETDB_BIN ]] && [[ $("$FERRETDB_BIN" --version 2>/dev/null | head -n 1) == "version: $FERRETDB_VERSION" ]]
 }
 
-# FerretDB's command line, one argument a line (start_ferretdb runs it and records it
-# in run/ferretdb.conf; `up` restarts a running FerretDB started with other arguments).
+# FerretDB's command line, one argument a line, and a line for the password of its
+# PostgreSQL role (start_ferretdb runs it and records it in run/ferretdb.conf, mode 600;
+# `up` restarts a running FerretDB started with other arguments or another password).
+# --handler=postgresql: its data in the stack's PostgreSQL, database ferretdb, as role
+#   ferretdb (the password from PGPASSWORD, never on the command line). FerretDB 1.24 on
+#   SQLite answers any filter but one on _id by reading the whole collection into
+#   FerretDB (measured with 10,000 documents: 950 ms); on PostgreSQL, equality filters
+#   run inside PostgreSQL (18 ms). See "FerretDB on PostgreSQL" in infra/README.md.
 # --debug-addr=- : the metrics/pprof HTTP listener defaults to 127.0.0.1:8088,
 #   which would make two stacks collide.
 # --telemetry=disable : no phone-home (and no "undecided" nag in the log).
-# synchronous(normal): FerretDB runs SQLite in WAL mode, where NORMAL keeps every
-#   commit across a crash of FerretDB itself and fsyncs at checkpoints instead of
-#   on each commit (FULL): one insert takes ~1 ms instead of ~15 ms here. A power
-#   loss can take back the last commits; the local stack accepts that.
 # --test-enable-new-auth: clients must log in (SCRAM-SHA-256) as a user FerretDB keeps in
-#   admin.system.users; without it, FerretDB 1.x on SQLite takes any client and any
-#   password (see infra/README.md). --setup-*: the first start (no "admin" database yet)
+#   admin.system.users; without it, FerretDB 1.x hands each client's own login to
+#   PostgreSQL (see infra/README.md). --setup-*: the first start (no "admin" database yet)
 #   creates the user chorus with mongo.json's password (FERRETDB_SETUP_PASSWORD, from
 #   the environment: never on the command line).
 config_ferretdb() {
-    local data=$DATA_DIR/ferretdb
-    printf '%s\n' "$FERRETDB_BIN" --handler=sqlite \
-        "--sqlite-url=file:$data/sqlite/?_pragma=synchronous(normal)" \
-        "--listen-addr=127.0.0.1:$MONGO_PORT" "--state-dir=$data" \
+    store_password postgres-ferretdb
+    printf '%s\n' "$FERRETDB_BIN" --handler=postgresql \
+        "--postgresql-url=postgres://$FERRETDB_PG_USER@127.0.0.1:$POSTGRES_PORT/$FERRETDB_PG_DB" \
+        "--listen-addr=127.0.0.1:$MONGO_PORT" "--state-dir=$DATA_DIR/ferretdb" \
         --telemetry=disable --debug-addr=- --log-level=info \
         --test-enable-new-auth --setup-database=admin --setup-username=chorus
+    printf '# role %s: password sha256 %s\n' "$FERRETDB_PG_USER" \
+        "$(printf '%s' "${SECRET_CACHE[postgres-ferretdb]}" | sha256sum | cut -d' ' -f1)"
 }
 
 start_ferretdb() {
-    local data=$DATA_DIR/ferretdb password
+    local password
     local -a args
-    mkdir -p "$data/sqlite"
-    config_ferretdb >"$RUN_DIR/ferretdb.conf"
-    mapfile -t args <"$RUN_DIR/ferretdb.conf"
+    store_password postgres-ferretdb
+    mkdir -p "$DATA_DIR/ferretdb"
+    rm -f -- "$RUN_DIR/ferretdb.conf"
+    (umask 077 && config_ferretdb >"$RUN_DIR/ferretdb.conf")
+    mapfile -t args < <(grep -v '^#' "$RUN_DIR/ferretdb.conf")
     password=$("${SECRETS[@]}" password mongo) || die "could not make the FerretDB password"
-    FERRETDB_SETUP_PASSWORD=$password launch "$(pidfile_of ferretdb)" "$(logfile_of ferretdb)" "${args[@]}"
+    FERRETDB_SETUP_PASSWORD=$password PGPASSWORD=${SECRET_CACHE[postgres-ferretdb]} \
+        launch "$(pidfile_of ferretdb)" "$(logfile_of ferretdb)" "${args[@]}"
+}
+
+# FerretDB needs the stack's PostgreSQL, with its role: true when it takes the login.
+ferretdb_backend_ready() {
+    store_password postgres-ferretdb
+    pg_login "$POSTGRES_PORT" "$FERRETDB_PG_USER" "$FERRETDB_PG_DB" "${SECRET_CACHE[postgres-ferretdb]}"
+}
+
+# Data of a stack made when FerretDB ran on SQLite: the .sqlite files of each database.
+sqlite_leftovers() { compgen -G "$DATA_DIR/ferretdb/sqlite/*.sqlite" >/dev/null; }
+
+# migrate_ferretdb PORT: copy what an older stack kept in data/ferretdb/sqlite into the
+# running FerretDB on PORT, through a temporary SQLite FerretDB on a free port (stopped
+# afterwards), then rename the folder to sqlite.migrated-<time> (kept: delete it once
+# satisfied). On failure nothing is renamed and the next `up` tries again: documents
+# already copied are left as they are.
+migrate_ferretdb() {
+    local port=$1 py=${CHORUS_PYTHON:-$REPO_ROOT/.venv/bin/python} spare pid rc=0 t0 old
+    old=$DATA_DIR/ferretdb/sqlite
+    [[ -x $py ]] || die "FerretDB now keeps its data in PostgreSQL; $old holds the data of the" \
+        "SQLite one, and copying it needs the project's virtualenv: run 'make setup' and then" \
+        "'$PROG up' again, or drop that data with: rm -rf '$old' (or '$PROG reset': everything)"
+    t0=$(now_ms)
+    say "ferretdb: copying the SQLite backend's data ($old) into the PostgreSQL one" >&2
+    spare=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    store_password mongo
+    pid=$(FERRETDB_SETUP_PASSWORD=${SECRET_CACHE[mongo]} launch "$RUN_DIR/ferretdb-sqlite.pid" \
+        "$LOG_DIR/ferretdb-migrate.log" "$FERRETDB_BIN" --handler=sqlite \
+        "--sqlite-url=file:$old/" "--listen-addr=127.0.0.1:$spare" \
+        "--state-dir=$DATA_DIR/ferretdb/sqlite-state" --telemetry=disable --debug-addr=- \
+        --log-level=warn --test-enable-new-auth --setup-database=admin --setup-username=chorus)
+    CHORUS_MONGO_PASSWORD=${SECRET_CACHE[mongo]} timeout 3600 \
+        "$py" "$INFRA_DIR/ferretdb_migrate.py" "$spare" "$port" >&2 || rc=$?
+    stop_pid "$pid" "TERM:$STOP_TIMEOUT" || warn "the temporary SQLite FerretDB (pid $pid) did not stop"
+    rm -f -- "$RUN_DIR/ferretdb-sqlite.pid"
+    if ((rc)); then
+        show_log_tail "$LOG_DIR/ferretdb-migrate.log" 10
+        die "copying $old into FerretDB's PostgreSQL backend failed (it is kept as it was;" \
+            "'$PROG up' tries again). To drop that data instead: rm -rf '$old'"
+    fi
+    mv -- "$old" "$old.migrated-$(date +%Y%m%dT%H%M%S)"
+    rm -rf -- "$DATA_DIR/ferretdb/sqlite-state"
+    say "ferretdb: copied in $(elapsed "$t0"); the old files are in $old.migrated-* (delete them when satisfied)" >&2
 }
 
 # After a start: the user in mongo.json can log in (a MongoDB driver is needed for
@@ -626,8 +695,12 @@ cmd_up() {
             if config_changed "$s"; then
                 say "$s: started with another configuration (a TLS listener, a password, a rotated secret...): restarting it" >&2
                 stop_pid "$pid" "$(server_stop_signals "$s")" || die "could not stop $s (pid $pid)"
-                PID[$s]=$("start_$s")
-                STATE[$s]=restarted
+                if [[ $s == ferretdb ]]; then
+                    STATE[$s]=restart-pending # once PostgreSQL is (phase 2)
+                else
+                    PID[$s]=$("start_$s")
+                    STATE[$s]=restarted
+                fi
             fi
         elif port_open "$port"; then
             if "kind_$s" "$port"; then
@@ -637,9 +710,13 @@ cmd_up() {
             fi
         else
             [[ -z $stale ]] || kill_group_leftovers "$stale" "$(server_match "$s")"
-            PID[$s]=$("start_$s")
-            printf '%s\n' "$port" >"$RUN_DIR/$s.port"
-            STATE[$s]=started
+            if [[ $s == ferretdb ]]; then
+                STATE[$s]=start-pending # once PostgreSQL is (phase 2)
+            else
+                PID[$s]=$("start_$s")
+                printf '%s\n' "$port" >"$RUN_DIR/$s.port"
+                STATE[$s]=started
+            fi
         fi
     done
 
@@ -648,6 +725,20 @@ cmd_up() {
     for s in "${NAMES[@]}"; do
         port=$(server_port "$s")
         log=$(logfile_of "$s")
+        if [[ ${STATE[$s]} == *-pending ]]; then
+            # FerretDB keeps its data in PostgreSQL (healthy by now, when it was named).
+            if ! ferretdb_backend_ready; then
+                printf '%s: error: %s needs the PostgreSQL on 127.0.0.1:%s with role %s: ' \
+                    "$PROG" "$s" "$POSTGRES_PORT" "$FERRETDB_PG_USER" >&2
+                printf "start it first ('%s up postgres %s')\n" "$PROG" "$s" >&2
+                failed=1
+                continue
+            fi
+            T0[$s]=$(now_ms)
+            PID[$s]=$("start_$s")
+            printf '%s\n' "$port" >"$RUN_DIR/$s.port"
+            if [[ ${STATE[$s]} == restart-pending ]]; then STATE[$s]=restarted; else STATE[$s]=started; fi
+        fi
         deadline=$((T0[$s] + START_TIMEOUT * 1000))
         ok=0
         while :; do
@@ -673,7 +764,8 @@ cmd_up() {
             failed=1
             if [[ ${STATE[$s]} == external ]]; then
                 printf '%s: the server on port %s was not started by this script (external); ' "$PROG" "$port" >&2
-                [[ $s == postgres ]] && printf 'role %s/database %s missing or wrong password? ' "$PG_APP_USER" "$PG_APP_DB" >&2
+                [[ $s == postgres ]] && printf 'roles %s and %s, databases %s and %s missing or wrong passwords? ' \
+                    "$PG_APP_USER" "$FERRETDB_PG_USER" "$PG_APP_DB" "$FERRETDB_PG_DB" >&2
                 printf 'stop it or set %s\n' "$(port_env "$s")" >&2
             else
                 show_log_tail "$log"
@@ -685,6 +777,9 @@ cmd_up() {
             printf 'see "Rotating" in infra/README.md\n' >&2
             failed=1
             continue
+        fi
+        if [[ $s == ferretdb && ${STATE[$s]} != external ]] && sqlite_leftovers; then
+            migrate_ferretdb "$port"
         fi
         if [[ $s == mosquitto && ${STATE[$s]} != external ]] && (($(running_tls_port))); then
             port="$port (TLS: $(running_tls_port))"
@@ -810,13 +905,17 @@ cmd_reset() {
 # certificate (tls), applied to this stack's servers. Clients read them when they
 # connect: restart the services afterwards (infra/services.sh restart).
 cmd_rotate() {
-    (($#)) || die "rotate what? redis, postgres, mongo or tls"
+    (($#)) || die "rotate what? redis, postgres, postgres-ferretdb, mongo or tls"
     local secret
     for secret in "$@"; do
         case $secret in
             redis | postgres)
                 rm -f -- "$CREDENTIALS_DIR/$secret.json"
                 cmd_up "$secret" # Redis: new configuration, restarted; PostgreSQL: ALTER ROLE
+                ;;
+            postgres-ferretdb)
+                rm -f -- "$CREDENTIALS_DIR/$secret.json"
+                cmd_up postgres ferretdb # ALTER ROLE ferretdb; FerretDB restarted with it
                 ;;
             tls)
                 rm -rf -- "$TLS_DIR"
@@ -829,7 +928,7 @@ cmd_rotate() {
                     "$INFRA_DIR/stack_secrets.py" rotate-mongo "$(running_port ferretdb)" ||
                     die "rotate mongo failed"
                 ;;
-            *) die "unknown secret '$secret' (expected: redis postgres mongo tls)" ;;
+            *) die "unknown secret '$secret' (expected: redis postgres postgres-ferretdb mongo tls)" ;;
         esac
         say "rotated $secret; restart what uses it: infra/services.sh restart"
     done

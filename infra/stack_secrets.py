@@ -16,6 +16,8 @@ that infra/broker_identities.py writes, and is made the first time a server need
 
     redis.json                              {"username": "default", "password": ...}
     postgres.json, mongo.json               {"username": "chorus", "password": ...}
+    postgres-ferretdb.json                  {"username": "ferretdb", "password": ...}: the
+                                            PostgreSQL role FerretDB keeps its data as
     tls/ca.crt, tls/ca.key                  a CA of this machine's own (10 years)
     tls/server.crt, tls/server.key          localhost, 127.0.0.1, ::1; renewed when
                                             under 30 days are left or the CA changed
@@ -23,7 +25,7 @@ that infra/broker_identities.py writes, and is made the first time a server need
 Several stacks may start at once (tests run private ones), so each step holds an
 exclusive lock on the folder. Delete a file (or tls/) to rotate it: see infra/README.md.
 No secret is ever passed on a command line: the servers get hashes (Redis, PostgreSQL)
-or an environment variable (FerretDB).
+or an environment variable (FerretDB: its user's password, and its PostgreSQL role's).
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ SERVER_DAYS = 825
 RENEW_SECONDS = 30 * 24 * 3600
 SERVER_NAMES = "DNS:localhost,IP:127.0.0.1,IP:::1"
 SCRAM_ITERATIONS = 4096  # PostgreSQL's default (scram_iterations)
+
+USERNAMES = {"redis": REDIS_USER, "postgres-ferretdb": "ferretdb"}
+"""The user of each login file that is not :data:`APP_USER`'s."""
 
 
 def credentials_dir() -> Path:
@@ -97,7 +102,7 @@ def login(folder: Path, name: str, username: str | None = None) -> dict[str, str
     path = folder / f"{name}.json"
     with locked(folder):
         if not path.exists():
-            user = username or (REDIS_USER if name == "redis" else APP_USER)
+            user = username or USERNAMES.get(name, APP_USER)
             data = {"username": user, "password": secrets.token_urlsafe(32)}
             write_private(path, json.dumps(data, indent=2) + "\n")
     stored: dict[str, str] = json.loads(path.read_text())
