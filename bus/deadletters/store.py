@@ -29,8 +29,10 @@ KINDS: tuple[str, ...] = get_args(Kind)
 JOB_LETTER_PREFIX = "job:"
 """A job's dead letter is ``job:<arq job id>`` (:func:`bus.jobs.runner.deadletter_id`)."""
 
-BATCH = 500
-"""Letters deleted per request in a bulk discard."""
+BATCH = 2000
+"""Letters deleted or read by id per request in bulk work. FerretDB 1.24 (SQLite) scans the
+collection for each request whatever its size (2.2 s for 500 ids or 2,000 among 3,000
+letters, 66 ms per single delete, measured): few large requests are fastest."""
 
 _REGEX_SPECIALS = frozenset("\\.^$|?*+()[]{}")
 
