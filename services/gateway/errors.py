@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 log = logging.getLogger("services.gateway")
 
@@ -40,6 +41,18 @@ class ApiError(Exception):
         self.status, self.code, self.detail, self.headers = status, code, detail, headers
 
 
+def _allowed_methods(request: Request) -> str | None:
+    # Starlette's 405 names the methods of the first route with the path, and a path can
+    # have several (GET and POST /documents): name those the OpenAPI document lists.
+    methods: set[str] = set()
+    for template, operations in request.app.openapi()["paths"].items():
+        if compile_path(template)[0].match(request.url.path):
+            methods |= {method.upper() for method in operations}
+    if "GET" in methods:
+        methods.add("HEAD")  # Starlette answers HEAD wherever it answers GET
+    return ", ".join(sorted(methods)) or None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Shape FastAPI's own errors (404, 405, validation) the same way as ours."""
 
@@ -50,10 +63,16 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {400: "invalid_body", 404: "not_found", 405: "method_not_allowed"}
+        headers = exc.headers
+        allowed = _allowed_methods(request) if exc.status_code == 405 else None
+        if allowed:
+            headers = {**(headers or {}), "Allow": allowed}
         return JSONResponse(
-            {"error": code, "detail": exc.detail}, exc.status_code, headers=exc.headers
+            {"error": codes.get(exc.status_code, "http_error"), "detail": exc.detail},
+            exc.status_code,
+            headers=headers,
         )
 
     @app.exception_handler(RequestValidationError)

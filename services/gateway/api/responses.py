@@ -50,10 +50,28 @@ NOT_FOUND: Responses = {404: error("No such document of yours ('not_found')")}
 
 SSE_STREAM: dict[str, Any] = {
     "description": (
-        "Server-Sent Events: `event: status` or `event: progress`, whose `data` is a"
-        " TimelineItem in JSON, then a last `event: end` whose `data` is"
-        ' `{"status": <the final status>}`; a comment line every 15 s keeps it open.'
+        "Server-Sent Events, each step as it happens; a comment line every 15 s keeps the"
+        " stream open."
     ),
-    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    "content": {
+        # OpenAPI 3.2's itemSchema: each event's schema, as FastAPI's own SSE routes
+        # declare it; the stream as a whole is text.
+        "text/event-stream": {
+            "itemSchema": {
+                "title": "DocumentEvent",
+                "type": "object",
+                "properties": {
+                    "event": {"type": "string", "enum": ["status", "progress", "end"]},
+                    "data": {
+                        "type": "string",
+                        "contentMediaType": "application/json",
+                        "description": "For 'status' and 'progress', a TimelineItem; for the"
+                        " last event, 'end', {\"status\": <the final status>}",
+                    },
+                },
+                "required": ["event", "data"],
+            }
+        }
+    },
 }
 """The stream of ``GET /documents/{id}/events``."""

@@ -15,6 +15,7 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 @router.post(
     "/token",
     responses={
+        400: error("The body cannot be read as JSON ('invalid_body')"),
         401: error("Unknown or revoked API key ('invalid_api_key')"),
         429: error(
             "Too many tries from this client or with this key's prefix ('too_many_attempts')",

@@ -47,6 +47,7 @@ _UPLOAD_BODY = {
                     FILE_FIELD: {
                         "type": "string",
                         "format": "binary",
+                        "minLength": 1,
                         "description": "The document; its part's filename and Content-Type"
                         " are kept as the document's name and declared type",
                     }

@@ -1,0 +1,61 @@
+"""The running gateway answers as its OpenAPI document says: Schemathesis generates
+requests from the document (valid and invalid ones, as a real user with a bearer token)
+and checks every answer against it: status codes, content types, headers, bodies, and no
+server errors.
+
+Schemathesis runs as its own command (what a developer runs by hand, with the same
+options), bounded: a fixed number of examples per operation, a fixed seed, and a time
+limit for the whole run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.system.conftest import Pipeline
+
+pytestmark = pytest.mark.timeout(180)
+
+MAX_EXAMPLES = 20
+"""Test cases per operation and phase."""
+
+TIME_LIMIT = 90.0
+"""Seconds the whole run may take (about 35 s on a 2-core machine)."""
+
+SEED = 13
+
+
+async def schemathesis(pipeline: Pipeline, token: str, reports: Path) -> tuple[int, str]:
+    """Run ``schemathesis run`` against the pipeline's gateway: its exit code and output."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "schemathesis.cli", "run", f"{pipeline.url}/openapi.json",
+        "--header", f"Authorization: Bearer {token}",
+        "--checks", "all", "--max-examples", str(MAX_EXAMPLES), "--seed", str(SEED),
+        "--generation-database", "none", "--request-timeout", "10", "--workers", "1",
+        "--report", "junit", "--report-dir", str(reports), "--no-color",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        output, _ = await asyncio.wait_for(process.communicate(), TIME_LIMIT)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        pytest.fail(f"schemathesis ran past its limit of {TIME_LIMIT} s")
+    assert process.returncode is not None
+    return process.returncode, output.decode(errors="replace")
+
+
+async def test_the_gateway_conforms_to_its_openapi_document(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    _, token = await pipeline.user("conformance@example.com")
+    started = time.monotonic()
+    code, output = await schemathesis(pipeline, token, tmp_path / "reports")
+    print(output[-3000:], f"schemathesis: {time.monotonic() - started:.1f} s", sep="\n")
+    assert code == 0, output[-20000:]
+    assert "No issues found" in output, output[-5000:]
