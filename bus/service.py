@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Collection, Hashable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from beanie import Document
 
 from bus import tracing
+from bus._internal.infra import until_reachable
 from bus.config import LiveConfig
 from bus.context import current_envelope, derived_event_id
 from bus.envelope import Envelope
 from bus.errors import BusNotStartedError
 from bus.handler import Compensation, CompensationFunc, Handler, HandlerFunc
+from bus.jobs.cron import Schedule, Scheduler
 from bus.jobs.declare import Job, JobFunc, job_id
 from bus.jobs.queue import enqueue
 from bus.metrics import JOBS_ENQUEUED
@@ -121,6 +124,8 @@ class Service:
         self.handlers: list[Handler] = []
         self.compensations: list[Compensation] = []
         self.jobs: list[Job] = []
+        self.schedules: list[Schedule] = []
+        self._scheduler = Scheduler(self.schedules, self._ask_for_tick)
         self.startup_hooks: list[Hook] = []
         self.shutdown_hooks: list[Hook] = []
         self.started_hooks: list[Hook] = []
@@ -215,6 +220,36 @@ class Service:
             return func
 
         return register
+
+    def cron(
+        self, expression: str, *, timeout: float = 300.0, retry: RetryPolicy | None = None
+    ) -> Callable[[J], J]:
+        """Declare a job that runs at each tick of ``expression``, once per tick however
+        many replicas run: ``async def f(job: JobContext, tick: str)``.
+
+        ``expression`` is a cron expression in UTC: five fields, or six with seconds
+        last (``*/10 * * * * *``). ``tick`` is the tick's time, ``2026-11-29T20:05:00Z``,
+        which is also the job's key. A tick when no replica runs is skipped. The run is
+        an ordinary job (``timeout``, ``retry``, dead letter): see :mod:`bus.jobs.cron`.
+        """
+        schedule = Schedule(expression, "")
+
+        def register(func: J) -> J:
+            self.job(timeout=timeout, retry=retry)(func)
+            if not self.schedules:
+                self.on_started(self._scheduler.start)
+                self.on_stopping(self._scheduler.stop)
+            self.schedules.append(Schedule(schedule.expression, func.__name__))
+            return func
+
+        return register
+
+    async def _ask_for_tick(self, schedule: Schedule, tick: datetime) -> bool:
+        func = next(j.func for j in self.jobs if j.name == schedule.job)
+        key = schedule.key(tick)
+        return await until_reachable(
+            lambda: self.enqueue(func, key=key, tick=key), what=f"{self.name} schedule"
+        )
 
     async def enqueue(self, job: JobFunc, *, key: str, **kwargs: Any) -> bool:
         """Ask for ``job`` under ``key``; False if it is already queued, running or done.
