@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, get_args
+from typing import Any
 
 from arq.connections import RedisSettings, create_pool
 from pydantic import BaseModel, Field
@@ -22,9 +22,6 @@ from bus.jobs.queue import json_deserializer, json_serializer, rerun
 from bus.settings import BusSettings
 
 log = logging.getLogger("bus.deadletters")
-
-KINDS: tuple[str, ...] = get_args(Kind)
-"""The kinds of dead letter: ``poison``, ``failed``, ``job``."""
 
 JOB_LETTER_PREFIX = "job:"
 """A job's dead letter is ``job:<arq job id>`` (:func:`bus.jobs.runner.deadletter_id`)."""
