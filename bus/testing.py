@@ -80,7 +80,7 @@ async def in_memory(service: Service, *, run_hooks: bool = False) -> AsyncIterat
 
     async def spy(message: Received) -> None:
         with suppress(EnvelopeError):
-            envelope = Envelope.from_bytes(message.payload)
+            envelope = Envelope.from_message(message.wire)
             if envelope.source == service.source:
                 bus.published.append(envelope)
 

@@ -10,9 +10,10 @@ import typer
 from rich.padding import Padding
 from rich.pretty import Pretty
 
+from bus._internal.broker import wire_message
 from bus._internal.mqtt import QOS1, connected_client
 from bus.constants import DOMAIN_EVENTS_FILTER, is_system_topic
-from bus.envelope import Envelope, EnvelopeError
+from bus.envelope import Envelope, EnvelopeError, WireMessage
 from bus.settings import BusSettings
 from bus.tools.cli._common import CONNECT_TIMEOUT, console, err_console, fail, run
 from contracts import UnknownEventError, lookup
@@ -57,15 +58,17 @@ async def _tail(topic: str, *, as_json: bool, count: int | None) -> None:
                 local = settings.local_topic(message.topic)
                 if is_system_topic(local) and topic == DOMAIN_EVENTS_FILTER:
                     continue
-                _show(local, message.payload, as_json=as_json)
+                _show(local, wire_message(message), as_json=as_json)
                 seen += 1
                 if count is not None and seen >= count:
                     return
 
 
-def _show(topic: str, payload: bytes, *, as_json: bool) -> None:
+def _show(topic: str, message: WireMessage, *, as_json: bool) -> None:
+    """One event, in whichever CloudEvents content mode it came."""
+    payload = message.payload
     try:
-        envelope = Envelope.from_bytes(payload)
+        envelope = Envelope.from_message(message)
     except EnvelopeError as exc:
         if as_json:
             print(
