@@ -4,6 +4,9 @@ second effect downstream (its event gets the same id, which consumers skip)."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -43,7 +46,7 @@ def watcher(name: str, settings: BusSettings) -> tuple[Service, list[Envelope]]:
 async def test_an_event_given_up_on_twice_is_compensated_twice_with_one_effect(
     settings: BusSettings, services: list[Service], unique: Callable[[str], str]
 ) -> None:
-    indexer = Service(unique("indexer"), settings=settings, retry=FAST)
+    indexer = Service(unique("indexer"), settings=settings, retry=FAST, produces=[DocumentFailed])
     given_up: list[tuple[DocumentUploaded | None, GaveUp]] = []
 
     @indexer.on(DocumentUploaded)
@@ -85,7 +88,7 @@ async def test_an_event_given_up_on_twice_is_compensated_twice_with_one_effect(
 async def test_a_job_given_up_on_runs_its_compensation_once_after_job_failed(
     settings: BusSettings, services: list[Service], unique: Callable[[str], str], way: str
 ) -> None:
-    inspector = Service(unique("inspector"), settings=settings)
+    inspector = Service(unique("inspector"), settings=settings, produces=[DocumentFailed])
     given_up: list[GaveUp] = []
 
     async def inspection_given_up(gave_up: GaveUp) -> None:
@@ -131,3 +134,67 @@ async def test_a_job_given_up_on_runs_its_compensation_once_after_job_failed(
     assert document_failed.type == "documents.failed.v1"
     assert document_failed.data["document_id"] == str(event.document_id)
     assert document_failed.correlationid == sent.correlationid
+
+
+async def replay(settings: BusSettings, letter_id: str) -> None:
+    """``bus dlq replay LETTER`` in a process of its own (it opens MongoDB, which Beanie
+    binds to one event loop per process)."""
+    env = dict(
+        os.environ, BUS_MONGO_URL=settings.mongo_url, BUS_MQTT_URL=settings.mqtt_url,
+        BUS_NAMESPACE=settings.namespace, BUS_REDIS_URL=settings.redis_url,
+    )  # fmt: skip
+    command = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bus", "dlq", "replay", letter_id, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await command.communicate()
+    assert command.returncode == 0, err.decode()
+
+
+async def test_a_replay_that_fails_again_compensates_again_and_one_that_succeeds_does_not(
+    settings: BusSettings, services: list[Service], unique: Callable[[str], str]
+) -> None:
+    indexer = Service(unique("indexer"), settings=settings, retry=FAST, produces=[DocumentFailed])
+    broken = True
+    handled: list[DocumentUploaded] = []
+    given_up: list[GaveUp] = []
+
+    @indexer.on(DocumentUploaded)
+    async def index(event: DocumentUploaded) -> None:
+        if broken:
+            raise ConnectionError("the index is down")
+        handled.append(event)
+
+    @indexer.compensate(DocumentUploaded)
+    async def give_back(event: DocumentUploaded | None, gave_up: GaveUp) -> None:
+        given_up.append(gave_up)
+        assert event is not None
+        await indexer.publish(failed_for(event.model_dump(), gave_up.reason))
+
+    watching, seen = watcher(unique("watcher"), settings)
+    for service in (watching, indexer):
+        services.append(service)
+        await service.start()
+
+    async with Publisher(settings=settings) as publisher:
+        await publisher.publish(uploaded(1))
+    await eventually(lambda: len(given_up) == 1, what="the compensation")
+    letter_id = given_up[0].letter_id
+
+    await replay(settings, letter_id)  # still broken: given up on again, compensated again
+    await eventually(lambda: len(given_up) == 2, what="the second compensation")
+    stored = await StoredDeadLetter.get(letter_id)  # the same letter, one more replay counted
+    assert stored is not None
+    assert stored.replays == 1
+
+    broken = False
+    await replay(settings, letter_id)  # handled now: the letter goes, nothing compensated
+
+    async def letter_gone() -> bool:
+        return await StoredDeadLetter.get(letter_id) is None
+
+    await eventually(letter_gone, what="the replayed letter to go")
+    assert len(handled) == 1
+    assert len(given_up) == 2
+    await eventually(lambda: settled(watching.name) >= 2, what="both DocumentFailed delivered")
+    assert len(seen) == 1  # the second compensation's event had the first one's id
