@@ -133,7 +133,7 @@ def groups_command(
     group comes first. A group's key narrows list, replay and discard to it: --group KEY.
     """
     where = _filter(service, kind, reason, older_than, None)
-    groups = group_letters(run(_with_store(summaries(where))))
+    groups = group_letters(_select(where))
     if as_json:
         for group in groups:
             print(json.dumps(_group_json(group)))
@@ -183,7 +183,7 @@ def replay_command(  # noqa: PLR0917 - typer turns each parameter into an option
         run(_with_store(_replay([letter.id], settings, progress=False)))
         console.print("asked for 1 replay(s)")
         return
-    selected = run(_with_store(summaries(where)))
+    selected = _select(where)
     if dry_run or not selected:
         _print_selection(selected, "would replay" if dry_run else "")
         return
@@ -226,7 +226,7 @@ def discard_command(  # noqa: PLR0917 - typer turns each parameter into an optio
         deleted = run(_with_store(discard_letters([letter.id], settings)))
         console.print(f"discarded {what}" if deleted else f"{letter.id} was already gone")
         return
-    selected = run(_with_store(summaries(where)))
+    selected = _select(where)
     if not selected or dry_run:
         _print_selection(selected, "would discard" if dry_run else "")
         return
@@ -259,6 +259,12 @@ async def _replay(ids: Sequence[str], settings: BusSettings, *, progress: bool) 
             ).to_list()
             async with asyncio.timeout(CONNECT_TIMEOUT):
                 await request_replays(batch, settings, progress=advance)
+
+
+def _select(where: LetterFilter) -> list[LetterSummary]:
+    # A spinner meanwhile: FerretDB reads every letter for a filter (seconds per thousand).
+    with err_console.status("reading dead letters"):
+        return run(_with_store(summaries(where)))
 
 
 @contextmanager
