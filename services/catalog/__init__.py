@@ -1,6 +1,6 @@
 """The catalog: the read model of every document (status, timeline, inspection metadata)."""
 
-from services.catalog.log import read_log
+from services.catalog.history import read_log
 from services.catalog.models import (
     STATUSES,
     TERMINAL_STATUSES,
@@ -12,7 +12,7 @@ from services.catalog.models import (
     Status,
     TimelineEntry,
 )
-from services.catalog.queries import find_document, list_documents
+from services.catalog.queries import entry_of, find_document, list_documents
 from services.catalog.service import create_service, service
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "Status",
     "TimelineEntry",
     "create_service",
+    "entry_of",
     "find_document",
     "list_documents",
     "read_log",

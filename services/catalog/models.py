@@ -7,7 +7,7 @@ from typing import Any, Final, Literal
 from uuid import UUID
 
 from beanie import Document
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 Status = Literal["uploaded", "accepted", "inspecting", "ready", "rejected", "failed"]
@@ -97,11 +97,24 @@ class CatalogEntryBase(BaseModel):
 
 
 class CatalogEntry(CatalogEntryBase, Document):
-    """A document's entry as stored in the ``catalog`` collection, keyed by document id."""
+    """A document's entry as stored in the ``catalog`` collection, keyed by document id.
+
+    ``key`` is the id again, as text: FerretDB 1.24 (PostgreSQL) has PostgreSQL filter
+    on a string, but not on a UUID (BSON binary), which it filters itself after reading
+    the whole collection. Look entries up with :func:`services.catalog.entry_of`.
+    """
+
+    key: str = Field(default="", description="The document id as text, for lookups")
+
+    @model_validator(mode="after")
+    def _key_is_the_id(self) -> CatalogEntry:
+        self.key = str(self.id)
+        return self
 
     class Settings:
         name = "catalog"
         indexes = [  # noqa: RUF012 - Beanie reads this class attribute
+            IndexModel([("key", ASCENDING)]),
             IndexModel([("owner", ASCENDING), ("updated_at", DESCENDING)]),
         ]
 
@@ -133,25 +146,29 @@ class AppliedEventBase(BaseModel):
     )
 
 
-class LoggedEvent(Document):
-    """Slot ``n`` of a document's log in ``catalog_log``, under the id ``<document id>/<n>``.
+class LoggedEvent(AppliedEventBase, Document):
+    """One event in a document's log (``catalog_events``), keyed by the event id: an
+    event is logged once, since inserting an id that is there fails (atomic on FerretDB
+    1.24 as on MongoDB). A document's log is read by ``document``, its id as text: an
+    equality on a string, which FerretDB 1.24 (PostgreSQL) has PostgreSQL filter."""
 
-    Slots are numbered from 0 without gaps. Inserting a slot that is taken fails, so
-    appending is atomic on FerretDB 1.24 as on MongoDB, and a document's log is read by
-    ``_id`` alone: the one lookup FerretDB 1.24 (SQLite) serves without reading the
-    whole collection.
-    """
+    document: str = Field(default="", description="``document_id`` as text, for lookups")
 
-    id: str  # type: ignore[assignment]  # "<document id>/<n>", not an ObjectId
-    event: AppliedEventBase
+    @model_validator(mode="after")
+    def _document_is_the_id(self) -> LoggedEvent:
+        self.document = str(self.document_id)
+        return self
 
     class Settings:
-        name = "catalog_log"
+        name = "catalog_events"
+        indexes = [  # noqa: RUF012 - Beanie reads this class attribute
+            IndexModel([("document", ASCENDING)]),
+        ]
 
 
 class AppliedEvent(AppliedEventBase, Document):
-    """The log as versions before the slots kept it (``catalog_applied``, one record per
-    event id, read by ``document_id``): read once, to adopt it into ``catalog_log``."""
+    """The log as the first versions kept it (``catalog_applied``, one record per event
+    id): read once, to adopt it into ``catalog_events``."""
 
     class Settings:
         name = "catalog_applied"

@@ -24,7 +24,7 @@ from contracts import (
     QuotaReserved,
 )
 from services.catalog import updates
-from services.catalog.log import adopt_applied_events
+from services.catalog.history import adopt_earlier_logs
 from services.catalog.models import AppliedEvent, CatalogEntry, LoggedEvent
 
 log = logging.getLogger("services.catalog")
@@ -59,8 +59,8 @@ def create_service(name: str = "catalog", settings: BusSettings | None = None) -
         documents=[CatalogEntry, LoggedEvent, AppliedEvent],
         produces=[DocumentReady],
     )
-    # Before subscribing: a catalog kept by an earlier version becomes the slot log.
-    service.on_startup(adopt_applied_events)
+    # Before subscribing: the log of a catalog kept by an earlier version is adopted.
+    service.on_startup(adopt_earlier_logs)
 
     async def announce_ready(entry: CatalogEntry) -> None:
         inspection = entry.inspection or {}

@@ -1,7 +1,7 @@
 """Applying events to the catalog: one function per event, callable without the bus.
 
-Each function appends the event to the document's log (``catalog_log``, see
-:mod:`services.catalog.log`; an event already in it is not appended again), with
+Each function logs the event for its document (``catalog_events``, see
+:mod:`services.catalog.history`; an event logged already is not logged again), with
 the time the catalog received it, and then writes the document's entry afresh from
 the whole log (:func:`services.catalog.projection.project`). Only the gateway's
 upload records who owns a document and which file it is: the other events record
@@ -9,13 +9,13 @@ their status and what they add (accounts: the owner's address; the inspector: wh
 the bytes are), whatever owner or file they name.
 
 Why not update the entry in place with ``$setOnInsert``, ``$push`` guarded by
-``$ne`` and a rank guard? Each of those operators works on FerretDB 1.24
-(SQLite), but its updates are not atomic: they behave as a read of the
-document, the operators applied, and the whole document written back, so two
-concurrent updates of one document (the catalog handles each topic on its own
-subscription, and replicas run side by side) lose each other's changes.
-Measured on it: 60 concurrent ``$inc`` of one field added up to 8 and to 21 in
-two runs; guarded ``$push``es both lost and duplicated timeline entries; a
+``$ne`` and a rank guard? Each of those operators works on FerretDB 1.24 (on
+SQLite and on PostgreSQL alike), but its updates are not atomic: they behave as a
+read of the document, the operators applied, and the whole document written back,
+so two concurrent updates of one document (the catalog handles each topic on its
+own subscription, and replicas run side by side) lose each other's changes.
+Measured on it (SQLite): 60 concurrent ``$inc`` of one field added up to 8 and to
+21 in two runs; guarded ``$push``es both lost and duplicated timeline entries; a
 compare-and-set by filter let 40 writers of the same version all win; and the
 in-place technique, applied to the events of one document at once, left 20
 documents out of 20 wrong (entries lost or doubled, some still ``uploaded``
@@ -30,7 +30,6 @@ from the complete log, on FerretDB and MongoDB alike.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 from uuid import UUID
@@ -48,7 +47,7 @@ from contracts import (
     QuotaReleased,
     QuotaReserved,
 )
-from services.catalog.log import append, has_more_than, read_log
+from services.catalog.history import append, read_log
 from services.catalog.models import AppliedEventBase, CatalogEntry, Status
 from services.catalog.projection import project
 
@@ -164,30 +163,26 @@ async def apply_content_deleted(
     )  # fmt: skip
 
 
-async def refresh(
-    document_id: UUID, known: Sequence[AppliedEventBase] | None = None
-) -> CatalogEntry | None:
+async def refresh(document_id: UUID) -> CatalogEntry | None:
     """Write the entry of ``document_id`` from its log; None if nothing was applied to it.
 
-    ``known`` is the log as the caller just saw it, if it did. Loops until the log
-    it wrote from is still the whole log after the write (see the module
-    docstring), so that no concurrent writer's older view lasts.
+    Loops until the log it wrote from is still the whole log after the write (see the
+    module docstring), so that no concurrent writer's older view lasts. The log only
+    grows, so the same number of events is the same events.
     """
-    logged = list(known) if known is not None else await read_log(document_id)
+    logged = await read_log(document_id)
     while True:
         if not logged:
             return None
-        once: dict[str, AppliedEventBase] = {}
-        for event in logged:
-            once.setdefault(event.id, event)  # the first copy: when it was first received
-        entry = CatalogEntry.model_validate(project(document_id, once.values()).model_dump())
+        entry = CatalogEntry.model_validate(project(document_id, logged).model_dump())
         try:
             await entry.save()
         except DuplicateKeyError:
             continue  # two first writes raced to insert the entry; this one is now an update
-        if not await has_more_than(document_id, len(logged)):
+        now = await read_log(document_id)
+        if len(now) == len(logged):
             return entry
-        logged = await read_log(document_id, logged)
+        logged = now
 
 
 async def _apply(
@@ -216,14 +211,11 @@ async def _apply(
         inspection=inspection,
         recorded_at=datetime.now(UTC),
     )
-    logged = await read_log(document_id)
-    if any(applied.id == event_id for applied in logged):
+    if not await append(record):
         # Applied before (a redelivery, or a run that stopped before the entry was
         # written): write the entry anyway, so that it surely reflects the event.
         log.debug("catalog: event %s was already applied", event_id)
-    else:
-        logged = await append(document_id, record, logged)
-    entry = await refresh(document_id, logged)
+    entry = await refresh(document_id)
     if entry is None:  # only if someone emptied the log meanwhile
         msg = f"the catalog log of document {document_id} is empty after applying {event_id}"
         raise RuntimeError(msg)
