@@ -21,24 +21,35 @@ from tests.system.conftest import Pipeline
 
 pytestmark = pytest.mark.timeout(180)
 
-MAX_EXAMPLES = 20
-"""Test cases per operation and phase."""
+MAX_EXAMPLES = 30
+"""Test cases per operation in the fuzzing phase (the coverage phase has its own number)."""
+
+CONFIG = """
+[phases.stateful]
+max-steps = 4
+
+[phases.stateful.generation]
+max-examples = 12
+"""
+"""Stateful scenarios (upload, then read what the answer links to) wait for the pipeline."""
 
 TIME_LIMIT = 90.0
-"""Seconds the whole run may take (about 35 s on a 2-core machine)."""
+"""Seconds the whole run may take (25 to 35 s on a 2-core machine)."""
 
 SEED = 13
 
 
-async def schemathesis(pipeline: Pipeline, token: str, reports: Path) -> tuple[int, str]:
-    """Run ``schemathesis run`` against the pipeline's gateway: its exit code and output."""
+async def schemathesis(pipeline: Pipeline, token: str, workdir: Path) -> tuple[int, str]:
+    """Run ``schemathesis run`` in ``workdir`` (which holds its configuration) against the
+    pipeline's gateway: its exit code and output."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "schemathesis.cli", "run", f"{pipeline.url}/openapi.json",
+        sys.executable, "-m", "schemathesis.cli", "--config-file", "schemathesis.toml",
+        "run", f"{pipeline.url}/openapi.json",
         "--header", f"Authorization: Bearer {token}",
         "--checks", "all", "--max-examples", str(MAX_EXAMPLES), "--seed", str(SEED),
         "--generation-database", "none", "--request-timeout", "10", "--workers", "1",
-        "--report", "junit", "--report-dir", str(reports), "--no-color",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        "--report", "junit", "--report-dir", "reports", "--no-color",
+        cwd=workdir, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     try:
         output, _ = await asyncio.wait_for(process.communicate(), TIME_LIMIT)
@@ -50,12 +61,18 @@ async def schemathesis(pipeline: Pipeline, token: str, reports: Path) -> tuple[i
     return process.returncode, output.decode(errors="replace")
 
 
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    (tmp_path / "schemathesis.toml").write_text(CONFIG)
+    return tmp_path
+
+
 async def test_the_gateway_conforms_to_its_openapi_document(
-    pipeline: Pipeline, tmp_path: Path
+    pipeline: Pipeline, workdir: Path
 ) -> None:
     _, token = await pipeline.user("conformance@example.com")
     started = time.monotonic()
-    code, output = await schemathesis(pipeline, token, tmp_path / "reports")
+    code, output = await schemathesis(pipeline, token, workdir)
     print(output[-3000:], f"schemathesis: {time.monotonic() - started:.1f} s", sep="\n")
     assert code == 0, output[-20000:]
     assert "No issues found" in output, output[-5000:]
