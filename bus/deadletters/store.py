@@ -197,9 +197,7 @@ async def request_replays(
     async with connected_client(settings) as client:
         for letter in events:
             if _replayable(letter):
-                request = ReplayRequest(
-                    deadletter_id=letter.id, topic=letter.topic, payload=letter.payload or ""
-                )
+                request = ReplayRequest.of(letter)
                 await client.publish(
                     settings.wire_topic(REPLAY_TOPIC.format(service=letter.service)),
                     request.model_dump_json().encode(),
