@@ -55,7 +55,7 @@ class Tries:
     answers and signal once the claimer has been turned away ``busy`` at least once."""
 
     def __init__(self, dedup: Deduplicator, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.answers: list[bytes] = []
+        self.answers: list[object] = []
         self.turned_away = asyncio.Event()
         script = dedup._try_claim
 
@@ -211,7 +211,7 @@ async def test_concurrent_deliveries_share_round_trips(scope: Scope) -> None:
 
 async def test_a_failing_step_fails_only_its_own_delivery(scope: Scope) -> None:
     # A claim key of the wrong type makes the script fail for that event alone.
-    await scope.redis.hset(scope.claim_key("broken"), "x", "1")
+    await scope.redis.hset(scope.claim_key("broken"), "x", "1")  # type: ignore[misc]
     dedup = scope.dedup()
     try:
         results = await asyncio.gather(
