@@ -28,9 +28,14 @@ _DUPLICATE_KEY = 11000
 _BATCH = 500
 
 
+def log_filter(document_id: UUID) -> dict[str, Any]:
+    """The filter of ``document_id``'s log: one equality on a string."""
+    return {"document": str(document_id)}
+
+
 async def read_log(document_id: UUID) -> list[AppliedEventBase]:
     """Every event applied to ``document_id``, in the order the catalog received them."""
-    logged = await LoggedEvent.find(LoggedEvent.document == str(document_id)).to_list()
+    logged = await LoggedEvent.find(log_filter(document_id)).to_list()
     events = [AppliedEventBase.model_validate(e.model_dump(exclude={"document"})) for e in logged]
     return sorted(events, key=lambda e: (e.recorded_at, e.id))
 

@@ -21,8 +21,14 @@ from typing import Any
 
 import asyncpg
 import pytest
+from bson import Binary
 from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.errors import OperationFailure
+
+from bus.mongo import connect_mongo, release_mongo
+from services.catalog import CatalogEntry, LoggedEvent
+from services.catalog.history import log_filter
+from services.catalog.queries import entry_filter
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "infra" / "stack.sh"
@@ -183,3 +189,29 @@ async def test_the_postgresql_backend_refuses_a_client_without_the_login(stack: 
     assert rotated != password
     with stack.client(rotated) as client:
         assert client["chorus"]["probe"].count_documents({}) == 1
+
+
+async def test_the_catalogs_lookups_are_filtered_by_postgresql(stack: Stack) -> None:
+    # FerretDB 1.24 hands PostgreSQL plain equalities on strings (explain:
+    # filterPushdown); anything else it filters itself, after reading the collection.
+    stack.run("up", "postgres", "ferretdb")
+    password = stack.login("mongo")["password"]
+    url = f"mongodb://chorus:{password}@127.0.0.1:{stack.ports['MONGO_PORT']}/chorus_catalog"
+    client = await connect_mongo(f"{url}?authSource=admin", [CatalogEntry, LoggedEvent])
+    try:
+        database = client.get_default_database()
+        document_id = uuid.uuid4()
+
+        async def pushed_down(collection: str, where: dict[str, Any]) -> bool:
+            found = await database.command("explain", {"find": collection, "filter": where})
+            return bool(found["filterPushdown"])
+
+        assert await pushed_down("catalog_events", log_filter(document_id))
+        assert await pushed_down("catalog", entry_filter(document_id))
+        assert await pushed_down("catalog", entry_filter(document_id, "alice"))
+        assert await pushed_down("catalog", {"owner": "alice"})  # list_documents
+        # What the lookups by key avoid: an _id that is a UUID is filtered by FerretDB.
+        by_uuid = {"_id": Binary.from_uuid(document_id)}
+        assert not await pushed_down("catalog", by_uuid)
+    finally:
+        await release_mongo(f"{url}?authSource=admin")
