@@ -1,9 +1,11 @@
 """A backlog of queued QoS 1 events: how fast Mosquitto takes it and hands it back.
 
-An offline persistent consumer session (a bare zmqtt client, subscribed once, then gone)
+An offline persistent consumer session (subscribed once, then gone)
 collects ``events`` events published at QoS 1 without the journal write (eight concurrent
 ``Publisher``s, as the other steps publish); the client then comes back and drains them,
-acknowledging each. Reported: publish events/s, drain events/s, and the largest
+acknowledging each. The bench step drains with a bus consumer (bench/consumers.py, in a
+process of its own), ``--compare`` with a bare zmqtt client (the broker's share alone).
+Reported: publish events/s, drain events/s (first event handled to last), and the largest
 ``mosquitto.db`` seen. Each candidate persistence setting runs on a Mosquitto of its own
 (the stack's configuration with only the autosave lines replaced, fresh data, a free port),
 and each phase is bounded in time: a run that hits the bound reports how far it got.
@@ -32,12 +34,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import zmqtt
-
+from bench.consumers import ConsumerProcess, child_env, wait_for
 from bus import BusSettings, Publisher
-from bus.security import OPS, Credential, CredentialStore
 from tests.helpers import uploaded
 
 STACK_SCRIPT = Path(__file__).resolve().parents[1] / "infra" / "stack.sh"
@@ -122,28 +121,6 @@ async def _listening(port: int, within: float) -> None:
             return
 
 
-def _ops(settings: BusSettings) -> Credential:
-    credential = CredentialStore(settings.credentials_dir).identity(OPS)
-    if credential is None:
-        raise SystemExit(f"no {OPS} credential in {settings.credentials_dir}: run make up")
-    return credential
-
-
-def _client(settings: BusSettings, client_id: str, *, persistent: bool) -> zmqtt.MQTTClient:
-    parts = urlsplit(settings.mqtt_url)
-    ops = _ops(settings)
-    return zmqtt.MQTTClient(
-        parts.hostname or "localhost", parts.port or 1883, version="5.0",
-        client_id=client_id, clean_session=not persistent,
-        session_expiry_interval=600 if persistent else 0,
-        username=ops.username, password=ops.password,
-        reconnect=zmqtt.ReconnectConfig(enabled=False),
-        # The resumed session's backlog arrives before the subscription is renewed: keep
-        # all of it (the bus does the same, bus/_internal/broker.py).
-        session_replay_buffer_size=0,
-    )  # fmt: skip
-
-
 async def _publish(settings: BusSettings, count: int, within: float, tasks: int = 8) -> int:
     """Publish up to ``count`` events from ``tasks`` publishers for at most ``within``
     seconds; returns how many the broker acknowledged."""
@@ -153,7 +130,7 @@ async def _publish(settings: BusSettings, count: int, within: float, tasks: int 
     async def one(k: int) -> None:
         nonlocal sent
         async with Publisher(settings=settings) as publisher:
-            for n in range(count // tasks):
+            for n in range(count // tasks + (k < count % tasks)):
                 if time.monotonic() > deadline:
                     return
                 await publisher.publish(uploaded(k * count + n))
@@ -161,34 +138,6 @@ async def _publish(settings: BusSettings, count: int, within: float, tasks: int 
 
     await asyncio.gather(*(one(k) for k in range(tasks)))
     return sent
-
-
-async def _drain(settings: BusSettings, client_id: str, count: int, within: float) -> int:
-    """Resume the session and acknowledge up to ``count`` events within ``within`` s."""
-    client = _client(settings, client_id, persistent=True)
-    await client.connect()
-    seen = 0
-    try:
-        subscription = client.subscribe(
-            TOPIC, qos=zmqtt.QoS.AT_LEAST_ONCE, auto_ack=False, receive_buffer_size=0
-        )
-        await subscription.start()
-
-        async def consume() -> None:
-            nonlocal seen
-            async for message in subscription:
-                json.loads(message.payload)
-                await message.ack()
-                seen += 1
-                if seen >= count:
-                    return
-
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(consume(), timeout=within)
-        return seen
-    finally:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(client.disconnect(), timeout=10)
 
 
 def _size(path: Path) -> int:
@@ -205,53 +154,65 @@ async def _largest(path: Path, largest: list[int]) -> None:
 
 
 async def measure(
-    settings: BusSettings, broker: Broker, events: int, *, within: float
+    settings: BusSettings, broker: Broker, events: int, *, within: float, kind: str = "bus"
 ) -> dict[str, Any]:
-    """One backlog of ``events`` on ``broker``: publish and drain rates, database size."""
+    """One backlog of ``events`` on ``broker``, drained by a consumer of ``kind`` in a
+    process of its own: publish and drain rates, database size."""
     settings = settings.model_copy(update={"mqtt_url": broker.url, "journal_first": False})
-    client_id = f"bench-backlog-{uuid.uuid4().hex[:8]}"
-    # The consumer's session: subscribed once, then offline.
-    client = _client(settings, client_id, persistent=True)
-    await client.connect()
-    await client.subscribe(TOPIC, qos=zmqtt.QoS.AT_LEAST_ONCE).start()
-    await client.disconnect()
+    name = f"bench-backlog-{uuid.uuid4().hex[:8]}"
+    env = child_env(settings)
+    child = await ConsumerProcess.spawn(kind, name, env)
     largest = [0]
     watcher = asyncio.create_task(_largest(broker.database, largest))
     try:
+        # The consumer's session: subscribed once, then offline.
+        await child.command("prepare")
         start = time.perf_counter()
         published = await _publish(settings, events, within)
         publish_s = time.perf_counter() - start
         # The whole backlog on disk (SIGUSR1: save now), whatever the autosave period.
         os.kill(broker.pid, signal.SIGUSR1)
         await asyncio.sleep(2)
-        start = time.perf_counter()
-        drained = await _drain(settings, client_id, published, within)
-        drain_s = time.perf_counter() - start
+        await child.command("go")
+        await wait_for(lambda: child.count >= published, within=within)
+        tally = await child.stop()
     finally:
         watcher.cancel()
+        child.kill()
+    drained = tally["count"]
+    seconds = tally["last"] - tally["first"]
     return {
         "events": events,
+        "consumer": kind,
         "published": published,
         "publish_per_s": round(published / publish_s, 1),
         "drained": drained,
-        "drain_per_s": round(drained / drain_s, 1),
+        "drain_per_s": round((drained - 1) / seconds, 1) if seconds > 0 else None,
+        "cpu_s_per_1000": round(1000 * tally["cpu_s"] / max(drained - 1, 1), 4),
         "db_mb": round(largest[0] / 1e6, 1),
     }
 
 
 async def backlog(
-    settings: BusSettings, events: int, *, autosave: str | None = None, within: float = 300
+    settings: BusSettings,
+    events: int,
+    *,
+    autosave: str | None = None,
+    within: float = 300,
+    kind: str = "bus",
 ) -> dict[str, Any]:
     """The bench step: a backlog on a Mosquitto with the stack's configuration (or with
-    ``autosave`` for its autosave lines)."""
+    ``autosave`` for its autosave lines), drained by a consumer of ``kind``."""
     async with broker_with(autosave) as broker:
-        return await measure(settings, broker, events, within=within)
+        return await measure(settings, broker, events, within=within, kind=kind)
 
 
 async def compare(settings: BusSettings, events: int, within: float) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for name, autosave in CANDIDATES.items():
-        results[name] = await backlog(settings, events, autosave=autosave, within=within)
+        results[name] = await backlog(
+            settings, events, autosave=autosave, within=within, kind="zmqtt"
+        )
         print(name, results[name], flush=True)
     return results
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import logging
 import os
 import statistics
 import sys
@@ -13,18 +11,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import zmqtt
-from faststream.mqtt import MQTTBroker
-from faststream.security import SASLPlaintext
 from redis.asyncio import Redis
 
 from bench.consumer import COUNTER, create_counter
+from bench.consumers import KINDS, ConsumerProcess, child_env, wait_for
 from bus import BusSettings, Envelope, Publisher, Service
 from bus._internal.broker import make_broker
 from bus.jobs import JobContext
-from bus.security import OPS, Credential, CredentialStore
 from tests.helpers import uploaded
 
 TOPIC = "documents/uploaded/v1"
@@ -36,144 +30,120 @@ def _ids() -> str:
 
 async def _publish_many(settings: BusSettings, count: int, *, tasks: int = 8) -> float:
     """Publish ``count`` events from ``tasks`` concurrent publishers; returns seconds."""
-    per_task = count // tasks
+    shares = [count // tasks + (k < count % tasks) for k in range(tasks)]
     start = time.perf_counter()
 
     async def one(k: int) -> None:
         async with Publisher(settings=settings) as publisher:
-            for n in range(per_task):
-                await publisher.publish(uploaded(k * per_task + n))
+            for n in range(shares[k]):
+                await publisher.publish(uploaded(k * count + n))
 
     await asyncio.gather(*(one(k) for k in range(tasks)))
     return time.perf_counter() - start
 
 
 async def _wait(check: Callable[[], Awaitable[bool]], within: float) -> None:
-    deadline = time.monotonic() + within
-    while not await check() and time.monotonic() < deadline:  # noqa: ASYNC110 - another process counts
-        await asyncio.sleep(0.02)
+    await wait_for(check, within)
 
 
 # -- 1. one consumer: bus vs bare FastStream vs bare zmqtt ------------------------------
 #
-# Each consumer is subscribed, then ``count`` events are published by eight concurrent
-# publishers; the rate is events over the time from the first publish to the last one
-# handled. A consumer faster than the publishers shows the publish rate, reported too.
+# Each consumer runs in a process of its own (bench/consumers.py), so that its CPU time
+# is its own. "backlog": the consumer's session is subscribed, then offline while
+# ``count`` events are published, then it comes back and drains them: the publishers are
+# not the limit. "live": the consumer is subscribed while eight concurrent publishers
+# send ``count`` events as fast as they can. Rates run from the first event handled to
+# the last (backlog), or from the first publish to the last event handled (live); CPU
+# seconds per 1,000 events are the consumer process's, from its first event to its last.
+
+
+def _client_id(settings: BusSettings, kind: str, name: str, instance: str = "0") -> str:
+    return settings.client_id(name, instance) if kind == "bus" else name
 
 
 async def consumer_throughput(settings: BusSettings, count: int) -> dict[str, Any]:
-    """Events/s through each kind of consumer, same topic, same load."""
-    results: dict[str, Any] = {"events": count}
-    kinds = (("bus", _bus), ("faststream", _faststream), ("zmqtt", _zmqtt))
-    for kind, run in kinds:
-        rate, publish_rate = await run(settings, count)
-        results[f"{kind}_events_per_s"] = round(rate, 1)
-        results[f"{kind}_publish_per_s"] = round(publish_rate, 1)
-    bus, fs, raw = (results[f"{k}_events_per_s"] for k, _ in kinds)
-    results["bus_vs_faststream"] = round(bus / fs, 3)
-    results["bus_vs_zmqtt"] = round(bus / raw, 3)
-    results["faststream_vs_zmqtt"] = round(fs / raw, 3)
+    """Events/s and CPU per 1,000 events of each kind of consumer, draining a backlog and
+    at a live rate, same topic, same load."""
+    results: dict[str, Any] = {"events": count, "backlog": {}, "live": {}}
+    for kind in KINDS:
+        results["backlog"][kind] = await _drain_backlog(settings, kind, count)
+        results["live"][kind] = await _live(settings, kind, count)
+    rates = {kind: results["backlog"][kind]["events_per_s"] for kind in KINDS}
+    results["bus_vs_faststream"] = round(rates["bus"] / rates["faststream"], 3)
+    results["bus_vs_zmqtt"] = round(rates["bus"] / rates["zmqtt"], 3)
+    results["faststream_vs_zmqtt"] = round(rates["faststream"] / rates["zmqtt"], 3)
     return results
 
 
-async def _load(
-    settings: BusSettings, count: int, handled: Callable[[], Awaitable[bool]]
-) -> tuple[float, float]:
-    start = time.perf_counter()
-    published = await _publish_many(settings, count)
-    await _wait(handled, within=600)
-    return count / (time.perf_counter() - start), count / published
+def _per_1000(cpu_s: float, events: int) -> float:
+    return round(1000 * cpu_s / max(events, 1), 4)
 
 
-async def _bus(settings: BusSettings, count: int) -> tuple[float, float]:
-    """The bus: QoS 1 shared persistent subscription, envelope + contract validation,
-    Redis dedup claim and record, ack after."""
-    service = create_counter(f"bench-bus-{_ids()}", settings)
-    redis = Redis.from_url(settings.redis_url)
-    key = COUNTER.format(run=service.name)
-    await service.start()
+async def _drain_backlog(settings: BusSettings, kind: str, count: int) -> dict[str, Any]:
+    name = f"bench-{kind}-{_ids()}"
+    child = await ConsumerProcess.spawn(kind, name, child_env(settings))
     try:
-        return await _load(settings, count, lambda: _counter_at_least(redis, key, count))
+        await child.command("prepare")
+        await _publish_many(settings, count)
+        await child.command("go")
+        await wait_for(lambda: child.count >= count, within=600)
+        tally = await child.stop()
     finally:
-        await service.stop()
-        await _forget(settings, service.client_id)
-        await redis.aclose()
+        child.kill()
+        await forget(settings, _client_id(settings, kind, name))
+    handled = tally["count"]
+    seconds = tally["last"] - tally["first"]
+    return {
+        "handled": handled,
+        "events_per_s": round((handled - 1) / seconds, 1) if seconds > 0 else None,
+        "cpu_s_per_1000": _per_1000(tally["cpu_s"], handled - 1),
+    }
+
+
+async def _live(settings: BusSettings, kind: str, count: int) -> dict[str, Any]:
+    name = f"bench-{kind}-{_ids()}"
+    child = await ConsumerProcess.spawn(kind, name, child_env(settings))
+    try:
+        await child.command("go")
+        start = time.monotonic()
+        published = await _publish_many(settings, count)
+        await wait_for(lambda: child.count >= count, within=600)
+        tally = await child.stop()
+    finally:
+        child.kill()
+        await forget(settings, _client_id(settings, kind, name))
+    return {
+        "handled": tally["count"],
+        "events_per_s": round(tally["count"] / (tally["last"] - start), 1),
+        "publish_per_s": round(count / published, 1),
+        "cpu_s_per_1000": _per_1000(tally["cpu_s"], tally["count"] - 1),
+    }
 
 
 async def _counter_at_least(redis: Redis, key: str, count: int) -> bool:
     return int(await redis.get(key) or 0) >= count
 
 
-def _ops(settings: BusSettings) -> Credential:
-    """The bare clients log in as ``ops``, as the bus's command line does."""
-    credential = CredentialStore(settings.credentials_dir).identity(OPS)
-    if credential is None:
-        raise SystemExit(f"no {OPS} credential in {settings.credentials_dir}: run make up")
-    return credential
-
-
-async def _faststream(settings: BusSettings, count: int) -> tuple[float, float]:
-    """A bare FastStream subscriber: QoS 1, json.loads, ack after.
-
-    (FastStream decodes only ``application/json`` bodies; CloudEvents travel as
-    ``application/cloudevents+json``, so the handler decodes them itself.)
-    """
-    seen = 0
-    ops = _ops(settings)
-    broker = MQTTBroker(
-        settings.mqtt_url, version="5.0", log_level=logging.DEBUG,
-        security=SASLPlaintext(username=ops.username, password=ops.password),
-    )  # fmt: skip
-
-    @broker.subscriber(TOPIC, qos=zmqtt.QoS.AT_LEAST_ONCE)
-    async def handle(body: bytes) -> None:
-        nonlocal seen
-        json.loads(body)
-        seen += 1
-
-    async def done() -> bool:
-        return seen >= count
-
-    await broker.start()
+async def _bus(settings: BusSettings, count: int) -> tuple[float, float]:
+    """The bus consumer in this process (for the transport step): events/s from the
+    first publish to the last event handled, and the publish rate."""
+    service = create_counter(f"bench-bus-{_ids()}", settings)
+    redis = Redis.from_url(settings.redis_url)
+    key = COUNTER.format(run=service.name)
+    await service.start()
     try:
-        return await _load(settings, count, done)
+        start = time.perf_counter()
+        published = await _publish_many(settings, count)
+        await wait_for(lambda: _counter_at_least(redis, key, count), within=600)
+        return count / (time.perf_counter() - start), count / published
     finally:
-        await broker.stop()
+        await service.stop()
+        await forget(settings, service.client_id)
+        await redis.aclose()
 
 
-async def _zmqtt(settings: BusSettings, count: int) -> tuple[float, float]:
-    """A bare zmqtt client: QoS 1, json.loads, ack after."""
-    parts = urlsplit(settings.mqtt_url)
-    seen = 0
-    ops = _ops(settings)
-    client = zmqtt.MQTTClient(
-        parts.hostname or "localhost", parts.port or 1883, version="5.0",
-        username=ops.username, password=ops.password,
-    )  # fmt: skip
-    await client.connect()
-    subscription = client.subscribe(TOPIC, qos=zmqtt.QoS.AT_LEAST_ONCE, auto_ack=False)
-    await subscription.start()
-
-    async def consume() -> None:
-        nonlocal seen
-        async for message in subscription:
-            json.loads(message.payload)
-            await message.ack()
-            seen += 1
-
-    async def done() -> bool:
-        return seen >= count
-
-    task = asyncio.create_task(consume())
-    try:
-        return await _load(settings, count, done)
-    finally:
-        task.cancel()
-        await subscription.stop()
-        await client.disconnect()
-
-
-async def _forget(settings: BusSettings, client_id: str) -> None:
+async def forget(settings: BusSettings, client_id: str) -> None:
+    """End the persistent session ``client_id`` (a clean start discards it)."""
     broker = make_broker(settings, client_id=client_id, reconnect=False)
     await broker.connect()
     await broker.stop()
@@ -264,23 +234,53 @@ async def publishing(settings: BusSettings, count: int, *, concurrency: int = 50
 # -- 2. latency at a steady rate ------------------------------------------------------
 
 
-async def steady_latency(settings: BusSettings, rate: int, seconds: int) -> dict[str, Any]:
-    """Publish at ``rate`` events/s for ``seconds``; publish-to-handler latency."""
-    latencies: list[float] = []
-    service = create_counter(f"bench-lat-{_ids()}", settings, latencies)
-    await service.start()
-    total = rate * seconds
+async def steady_latency(
+    settings: BusSettings, rates: tuple[int, ...], seconds: int
+) -> dict[str, Any]:
+    """Each of ``rates`` events/s offered for ``seconds`` to a bus consumer in a process
+    of its own: publish-to-handler latency (the envelope's time to the handler, one clock)
+    and the events lost (sent, never handled within 30 s of the last send)."""
+    results: dict[str, Any] = {}
+    for rate in rates:
+        results[f"rate_{rate}"] = await _offered(settings, rate, seconds)
+    return results
+
+
+async def _offered(settings: BusSettings, rate: int, seconds: int) -> dict[str, Any]:
+    name = f"bench-lat-{_ids()}"
+    child = await ConsumerProcess.spawn("bus", name, child_env(settings), latency=True)
+    try:
+        await child.command("go")
+        sent, publish_seconds = await _paced(settings, rate, rate * seconds)
+        await _settled(lambda: child.count, sent, within=30)
+        tally = await child.stop()
+    finally:
+        child.kill()
+        await forget(settings, settings.client_id(name, "0"))
+    return {
+        "offered_per_s": rate,
+        "seconds": seconds,
+        "sent": sent,
+        "handled": tally["count"],
+        "lost": sent - tally["count"],
+        "publish_per_s": round(sent / publish_seconds, 1),
+        **{key: value for key, value in tally["latency"].items() if key != "samples"},
+    }
+
+
+async def _paced(settings: BusSettings, rate: int, total: int) -> tuple[int, float]:
+    """Publish ``total`` events at ``rate`` per second (each send at its time, or at once
+    when late); how many were sent, and in how many seconds."""
     interval = 1.0 / rate
-    sent = 0
     # Mosquitto disconnects a client with more unacknowledged publishes than its
     # Receive Maximum (max_inflight_messages, 100 here): keep a window below it.
     window = asyncio.Semaphore(50)
+    sent = 0
     async with Publisher(settings=settings) as publisher:
         pending: set[asyncio.Task[Envelope]] = set()
         start = time.perf_counter()
         for n in range(total):
-            target = start + n * interval
-            delay = target - time.perf_counter()
+            delay = start + n * interval - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
             await window.acquire()
@@ -289,28 +289,19 @@ async def steady_latency(settings: BusSettings, rate: int, seconds: int) -> dict
             task.add_done_callback(pending.discard)
             sent += 1
         await asyncio.gather(*pending)
-        publish_seconds = time.perf_counter() - start
-    deadline = time.monotonic() + 120
-    while len(latencies) < total and time.monotonic() < deadline:  # noqa: ASYNC110
+        return sent, time.perf_counter() - start
+
+
+async def _settled(count: Callable[[], int], target: int, within: float) -> None:
+    """Wait until ``count()`` reaches ``target``, or stops growing for 5 s, or ``within``."""
+    deadline = time.monotonic() + within
+    last, since = -1, time.monotonic()
+    while count() < target and time.monotonic() < deadline:
+        if count() != last:
+            last, since = count(), time.monotonic()
+        elif time.monotonic() - since > 5:
+            return
         await asyncio.sleep(0.05)
-    await service.stop()
-    await _forget(settings, service.client_id)
-    ordered = sorted(latencies)
-
-    def pct(p: float) -> float:
-        return round(1000 * ordered[min(len(ordered) - 1, int(p * len(ordered)))], 2)
-
-    return {
-        "target_rate": rate,
-        "seconds": seconds,
-        "sent": sent,
-        "handled": len(latencies),
-        "achieved_publish_rate": round(sent / publish_seconds, 1),
-        "p50_ms": pct(0.50),
-        "p99_ms": pct(0.99),
-        "max_ms": round(1000 * ordered[-1], 2) if ordered else None,
-        "mean_ms": round(1000 * statistics.fmean(ordered), 2) if ordered else None,
-    }
 
 
 async def _publish_one(publisher: Publisher, n: int, window: asyncio.Semaphore) -> Envelope:
@@ -320,20 +311,60 @@ async def _publish_one(publisher: Publisher, n: int, window: asyncio.Semaphore) 
         window.release()
 
 
-# -- 3. replicas in separate processes ------------------------------------------------
+# -- 3. replicas on a backlog, each a process of its own -------------------------------
 
 
 async def replica_scaling(
     settings: BusSettings, count: int, replicas: tuple[int, ...]
 ) -> dict[str, Any]:
-    """Events/s through 1, 2, 4 … replicas of one service, each its own process."""
+    """A backlog of ``count`` events drained by 1, 2, 4 … replicas of one bus service
+    (a shared subscription), each its own process: events/s from the first event handled
+    to the last, and CPU seconds per 1,000 events (all replicas together)."""
     results: dict[str, Any] = {"events": count}
     for n in replicas:
-        results[f"replicas_{n}_events_per_s"] = await _through_replicas(settings, count, n)
-    base = results[f"replicas_{replicas[0]}_events_per_s"]
+        results[f"replicas_{n}"] = await _replicas_drain(settings, count, n)
+    base = results[f"replicas_{replicas[0]}"]
     for n in replicas[1:]:
-        results[f"speedup_{n}"] = round(results[f"replicas_{n}_events_per_s"] / base, 2)
+        run = results[f"replicas_{n}"]
+        results[f"speedup_{n}"] = round(run["events_per_s"] / base["events_per_s"], 2)
+        results[f"cpu_{n}_vs_{replicas[0]}"] = round(
+            run["cpu_s_per_1000"] / base["cpu_s_per_1000"], 2
+        )
     return results
+
+
+async def _replicas_drain(settings: BusSettings, count: int, n: int) -> dict[str, Any]:
+    name = f"bench-rep-{_ids()}"
+    children: list[ConsumerProcess] = []
+    try:
+        children = list(
+            await asyncio.gather(
+                *(
+                    ConsumerProcess.spawn("bus", name, child_env(settings, BUS_INSTANCE=str(i)))
+                    for i in range(n)
+                )
+            )
+        )
+        # Every replica's session joins the shared subscription before the backlog.
+        await asyncio.gather(*(child.command("prepare") for child in children))
+        await _publish_many(settings, count)
+        await asyncio.gather(*(child.command("go") for child in children))
+        await wait_for(lambda: sum(child.count for child in children) >= count, within=600)
+        tallies = await asyncio.gather(*(child.stop() for child in children))
+    finally:
+        for child in children:
+            child.kill()
+        for i in range(n):
+            await forget(settings, settings.client_id(name, str(i)))
+    handled = sum(t["count"] for t in tallies)
+    busy = [t for t in tallies if t["count"]]
+    seconds = max(t["last"] for t in busy) - min(t["first"] for t in busy)
+    return {
+        "handled": handled,
+        "events_per_s": round(handled / seconds, 1),
+        "cpu_s_per_1000": _per_1000(sum(t["cpu_s"] for t in tallies), handled),
+        "per_replica": [t["count"] for t in tallies],
+    }
 
 
 async def tracing_cost(settings: BusSettings, count: int) -> dict[str, Any]:
@@ -373,7 +404,7 @@ async def _through_replicas(settings: BusSettings, count: int, n: int, **extra_e
     for process in processes:
         await process.wait()
     for i in range(n):
-        await _forget(settings, settings.client_id(name, str(i)))
+        await forget(settings, settings.client_id(name, str(i)))
     await redis.aclose()
     return round(count / elapsed, 1)
 
