@@ -67,6 +67,18 @@ class DocumentView(BaseModel):
         )
 
 
+class DocumentUpload(BaseModel):
+    """The form ``POST /documents`` takes (multipart/form-data). Only declared: the gateway
+    reads the form as it streams in (:mod:`services.gateway.uploads`); other fields are
+    ignored."""
+
+    file: bytes = Field(
+        min_length=1,
+        description="The document; its part's filename and Content-Type are kept as the"
+        " document's name and declared type",
+    )
+
+
 class Accepted(BaseModel):
     """The answer to an upload: processing goes on; poll ``location``."""
 

@@ -72,7 +72,7 @@ async def test_a_generated_client_uploads_and_reads_a_document_until_ready(
 
     data = (SAMPLES / "english.txt").read_bytes()
     file = types.File(payload=io.BytesIO(data), file_name="english.txt", mime_type="text/plain")
-    sent = await upload.asyncio_detailed(client=api, body=models.UploadDocumentUpload(file=file))
+    sent = await upload.asyncio_detailed(client=api, body=models.DocumentUpload(file=file))
     assert sent.status_code == 202, sent.content
     accepted = sent.parsed
     assert isinstance(accepted, models.Accepted), accepted
@@ -92,7 +92,7 @@ async def test_a_generated_client_uploads_and_reads_a_document_until_ready(
 
     # The gateway's errors parse as the document's Error (FastAPI's default 422 model did not).
     empty = types.File(payload=io.BytesIO(b""), file_name="empty.txt", mime_type="text/plain")
-    refused = await upload.asyncio(client=api, body=models.UploadDocumentUpload(file=empty))
+    refused = await upload.asyncio(client=api, body=models.DocumentUpload(file=empty))
     assert isinstance(refused, models.Error), refused
     assert refused.error == "empty_file"
     missing = await get_document.asyncio(client=api, document_id=uuid4())

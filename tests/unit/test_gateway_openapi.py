@@ -16,6 +16,7 @@ import pytest
 
 from services.gateway.api.main import GZIP_MINIMUM_SIZE, build_app
 from services.gateway.openapi import main, openapi_document, render
+from services.gateway.uploads import FILE_FIELD
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 
@@ -40,13 +41,16 @@ def test_the_export_writes_the_document(tmp_path: Path) -> None:
 
 
 def test_the_upload_declares_its_multipart_body() -> None:
-    upload = operations(openapi_document())["POST /documents"]
+    document = openapi_document()
+    upload = operations(document)["POST /documents"]
     body = upload["requestBody"]
     assert body["required"] is True
-    assert list(body["content"]) == ["multipart/form-data"]
-    schema = body["content"]["multipart/form-data"]["schema"]
-    assert schema["required"] == ["file"]
-    assert schema["properties"]["file"]["format"] == "binary"
+    assert body["content"] == {
+        "multipart/form-data": {"schema": {"$ref": "#/components/schemas/DocumentUpload"}}
+    }
+    schema = document["components"]["schemas"]["DocumentUpload"]
+    assert schema["required"] == [FILE_FIELD]  # the field the handler reads
+    assert schema["properties"][FILE_FIELD]["format"] == "binary"
     assert upload["responses"]["202"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Accepted"
     }

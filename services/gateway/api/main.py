@@ -15,6 +15,7 @@ from services.gateway.api.routes import auth, documents, health
 from services.gateway.api.throttle import KeyAttempts
 from services.gateway.errors import Error, install_error_handlers
 from services.gateway.state import Gateway
+from services.gateway.views import DocumentUpload
 
 GZIP_MINIMUM_SIZE = 1024
 """Bytes a response must have before it is compressed (for clients that accept gzip).
@@ -44,9 +45,11 @@ def build_app() -> FastAPI:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             document = FastAPI.openapi(app)
-            # The routes name the one error schema (see services.gateway.api.responses).
+            # Schemas the routes name themselves: the one error schema (see
+            # services.gateway.api.responses) and the upload's form, which no handler parses.
             schemas = document.setdefault("components", {}).setdefault("schemas", {})
-            schemas[Error.__name__] = Error.model_json_schema()
+            for model in (Error, DocumentUpload):
+                schemas[model.__name__] = model.model_json_schema()
         return app.openapi_schema or {}
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override

@@ -25,7 +25,7 @@ from services.gateway.api.responses import (
 )
 from services.gateway.errors import ApiError
 from services.gateway.state import Gateway
-from services.gateway.uploads import FILE_FIELD, MEDIA_TYPE, receive_upload
+from services.gateway.uploads import MEDIA_TYPE, receive_upload
 from services.gateway.views import Accepted, DocumentView
 
 router = APIRouter(
@@ -38,24 +38,7 @@ router = APIRouter(
 # must not parse it, so the form is declared here instead of in the signature.
 _UPLOAD_BODY = {
     "required": True,
-    "content": {
-        MEDIA_TYPE: {
-            "schema": {
-                "title": "DocumentUpload",
-                "type": "object",
-                "properties": {
-                    FILE_FIELD: {
-                        "type": "string",
-                        "format": "binary",
-                        "minLength": 1,
-                        "description": "The document; its part's filename and Content-Type"
-                        " are kept as the document's name and declared type",
-                    }
-                },
-                "required": [FILE_FIELD],
-            }
-        }
-    },
+    "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/DocumentUpload"}}},
 }
 
 
