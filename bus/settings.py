@@ -114,11 +114,6 @@ class BusSettings(BaseSettings):
         "service purges older ones (and logs how many). A duration: 30d, 12h, 30m, P30D or "
         "seconds; 0 keeps dead letters forever.",
     )
-    deadletter_purge_schedule: str = Field(
-        default="17 * * * *",
-        description="When the journal purges expired dead letters: a cron expression in "
-        "UTC (default: hourly), run once per tick across the journal's replicas.",
-    )
 
     tracing: TracingExporter = Field(
         default=TracingExporter.OFF,

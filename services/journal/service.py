@@ -1,6 +1,6 @@
 """The journal service. Consumes: every domain event. Produces: nothing. Also purges the
-dead letters older than ``BUS_DEADLETTER_RETENTION`` at ``BUS_DEADLETTER_PURGE_SCHEDULE``
-(a scheduled job: :mod:`bus.deadletters.retention`), since every stack runs it.
+dead letters older than ``BUS_DEADLETTER_RETENTION`` (:mod:`bus.deadletters.retention`),
+since every stack runs it.
 
 The journal is the record of facts: catch-up delivers what it holds to the services that
 missed it, ``bus journal`` and the trace views show it. So it keeps only what the
@@ -28,7 +28,7 @@ from bson.errors import InvalidDocument
 
 from bus import BusSettings, Envelope, Service
 from bus import journal as store
-from bus.deadletters.retention import schedule_purges
+from bus.deadletters.retention import keep_purging
 from bus.errors import PoisonMessageError
 from contracts import Event, all_events
 
@@ -78,7 +78,7 @@ def create_service(name: str = "journal", settings: BusSettings | None = None) -
     service = JournalService(name, settings=settings, shared=False)
     for event_type in all_events():
         service.on(event_type)(_recorder(event_type))
-    schedule_purges(service)
+    keep_purging(service)
     return service
 
 
