@@ -18,6 +18,13 @@ from bus.errors import BusNotStartedError, PoisonMessageError
 from bus.handler import GaveUp
 from bus.jobs import JobContext
 from bus.publisher import Publisher, publish
+from bus.requests import (
+    NoResponderError,
+    RequestError,
+    RequestFailedError,
+    RequestNotAllowedError,
+    RequestTimeoutError,
+)
 from bus.retry import RetryPolicy
 from bus.service import Service
 from bus.settings import BusSettings
@@ -29,8 +36,13 @@ __all__ = [
     "EnvelopeError",
     "GaveUp",
     "JobContext",
+    "NoResponderError",
     "PoisonMessageError",
     "Publisher",
+    "RequestError",
+    "RequestFailedError",
+    "RequestNotAllowedError",
+    "RequestTimeoutError",
     "RetryPolicy",
     "Service",
     "publish",

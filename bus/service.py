@@ -25,10 +25,11 @@ from bus.jobs.cron import Schedule, Scheduler
 from bus.jobs.declare import Job, JobFunc, job_id
 from bus.jobs.queue import enqueue
 from bus.metrics import JOBS_ENQUEUED
+from bus.requests import Queries
 from bus.retry import RetryPolicy
 from bus.runtime import Replica
 from bus.settings import BusSettings
-from contracts import Event, JobFailed, JobProgressed, JobSucceeded
+from contracts import Event, JobFailed, JobProgressed, JobSucceeded, Query, Reply
 
 if TYPE_CHECKING:
     from pydantic_settings import BaseSettings
@@ -40,6 +41,8 @@ JOB_EVENTS = (JobProgressed, JobSucceeded, JobFailed)
 
 F = TypeVar("F", bound=HandlerFunc)
 C = TypeVar("C", bound=CompensationFunc)
+A = TypeVar("A", bound=Callable[..., Awaitable[Reply]])
+R = TypeVar("R", bound=Reply)
 J = TypeVar("J", bound=JobFunc)
 Hook = Callable[[], Awaitable[Any]]
 
@@ -88,6 +91,8 @@ class Service:
             changes wait for a restart. ``retry_attempts``, ``retry_initial_delay`` and
             ``retry_max_delay`` are live for every service: they replace those of
             ``retry``.
+        asks: The queries the service may send with :meth:`request` (the broker's rules
+            refuse the others).
     """
 
     def __init__(
@@ -103,6 +108,7 @@ class Service:
         config: BaseSettings | None = None,
         live: Collection[str] = (),
         concurrency: int | None = None,
+        asks: Sequence[type[Query[Any]]] = (),
     ) -> None:
         if not name or any(c in name for c in "/+#$ "):
             msg = f"a service name must be a plain word, got {name!r}"
@@ -131,6 +137,8 @@ class Service:
         self.started_hooks: list[Hook] = []
         self.stopping_hooks: list[Hook] = []
         self._replica: Replica | None = None
+        self.queries = Queries(self, asks)
+        """What the service answers and asks (request/reply, :mod:`bus.requests`)."""
 
     # -- declaring -------------------------------------------------------
 
@@ -273,6 +281,44 @@ class Service:
         outcome = "queued" if queued else "duplicate"
         JOBS_ENQUEUED.labels(self.name, job.__name__, outcome).inc()
         return queued
+
+    def responds(self, query_type: type[Query[Any]]) -> Callable[[A], A]:
+        """Answer a query: ``async def f(query: Q) -> QReply``, run by one replica per
+        query (a shared subscription), its return value sent back as the reply.
+
+        An exception becomes an error reply (the requester raises
+        :class:`~bus.requests.RequestFailedError` with its message), never a retry or a
+        dead letter. Queries are not deduplicated: one asked twice is answered twice, so
+        an answer should only read. The function is returned unchanged. See
+        :mod:`bus.requests`.
+        """
+        return self.queries.responds(query_type)
+
+    async def request(
+        self,
+        query: Query[R],
+        *,
+        timeout: float = 2.0,  # noqa: ASYNC109 - it travels: the query's expiry on the broker
+    ) -> R:
+        """Ask ``query`` and wait for its typed reply (declare it in ``asks=``).
+
+        Raises:
+            NoResponderError: no service answering it is connected (said at once).
+            RequestTimeoutError: no reply within ``timeout`` seconds.
+            RequestFailedError: the responder answered with an error.
+            RequestNotAllowedError: the broker's rules refuse this service the query.
+        """
+        return await self.queries.request(query, timeout)
+
+    @property
+    def answers(self) -> list[type[Query[Any]]]:
+        """The queries the service answers (``@service.responds``)."""
+        return [a.query_type for a in self.queries.answers]
+
+    @property
+    def asks(self) -> list[type[Query[Any]]]:
+        """The queries the service may send (``asks=``)."""
+        return list(self.queries.asks)
 
     def on_startup(self, func: Hook) -> Hook:
         """Run ``func`` once the stores are open, before the service subscribes."""

@@ -2,7 +2,8 @@
 
 Importing this package registers every event class, so
 :func:`contracts.registry.by_type` and :func:`~contracts.registry.by_topic`
-find all of them.
+find all of them; queries (request/reply, never journaled) are found by
+:func:`contracts.query.query_by_name`.
 """
 
 from contracts.accounts import QuotaExceeded, QuotaReleased, QuotaReserved
@@ -16,6 +17,8 @@ from contracts.documents import (
 )
 from contracts.jobs import JobFailed, JobProgressed, JobSucceeded
 from contracts.notifications import NotificationSent
+from contracts.queries import QuotaLeft, QuotaLeftReply
+from contracts.query import Query, QueryInfo, Reply, UnknownQueryError, all_queries, query_by_name
 from contracts.registry import UnknownEventError, all_events, by_topic, by_type, lookup
 
 __all__ = [
@@ -31,12 +34,20 @@ __all__ = [
     "JobProgressed",
     "JobSucceeded",
     "NotificationSent",
+    "Query",
+    "QueryInfo",
     "QuotaExceeded",
+    "QuotaLeft",
+    "QuotaLeftReply",
     "QuotaReleased",
     "QuotaReserved",
+    "Reply",
     "UnknownEventError",
+    "UnknownQueryError",
     "all_events",
+    "all_queries",
     "by_topic",
     "by_type",
     "lookup",
+    "query_by_name",
 ]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import zmqtt
 from faststream.exceptions import IncorrectState
+from zmqtt._internal.packets.publish import Publish
 
 from bus._internal.broker import make_broker
 from bus._internal.infra import cancel
@@ -164,3 +165,49 @@ class Follower:
                 self.receive(message.payload)
             except Exception:  # a bug there must not stop the following messages
                 _log.exception("failed to apply a message on %s", self.topic)
+
+
+# -- request/reply (bus.requests) ---------------------------------------------------
+
+PublishRefusedError = zmqtt.MQTTPublishError
+"""The broker refused a QoS 1 publish: ``reason_code`` (0x87: not authorized)."""
+
+SubscribeRefusedError = zmqtt.MQTTSubscribeError
+"""The broker refused a subscription (``failures``: filter -> reason code)."""
+
+NO_MATCHING_SUBSCRIBERS = 0x10
+"""The MQTT 5 PUBACK reason code of a publish that no subscription matched."""
+
+
+async def publish_v5(
+    client: Client,
+    topic: str,
+    payload: bytes,
+    *,
+    content_type: str,
+    response_topic: str | None = None,
+    correlation: bytes | None = None,
+    expiry: int | None = None,
+    user_properties: tuple[tuple[str, str], ...] = (),
+) -> bool:
+    """Publish at QoS 1 with MQTT 5 properties and wait for the PUBACK; False when the
+    broker answered 0x10, "No matching subscribers" (Mosquitto 2.0 does, to MQTT 5
+    clients, when no subscription matches: measured on 2.0.11).
+
+    Raises:
+        PublishRefusedError: the broker refused it (0x87: not authorized).
+        MQTTDisconnectedError: no connection at the moment.
+    """
+    # zmqtt's MQTTClient.publish discards the PUBACK, and FastStream's publish goes
+    # through it: the reason code is only on the protocol's publish (zmqtt 0.2.5).
+    protocol = client._protocol
+    if protocol is None:
+        raise zmqtt.MQTTDisconnectedError("Not connected")
+    properties = zmqtt.PublishProperties(
+        content_type=content_type, response_topic=response_topic, correlation_data=correlation,
+        message_expiry_interval=expiry, user_properties=user_properties,
+    )  # fmt: skip
+    packet = Publish(topic=topic, payload=payload, qos=QOS1, retain=False, dup=False,
+                     properties=properties)  # fmt: skip
+    ack = await protocol.publish(packet)
+    return ack is None or ack.reason_code != NO_MATCHING_SUBSCRIBERS

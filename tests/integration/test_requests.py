@@ -1,0 +1,221 @@
+"""Request/reply over the real broker: answered, timed out, no responder, an error reply,
+two replicas answering each query once, a cleanly stopped responder, and a plain MQTT 5
+client (aiomqtt) asking with Response Topic and Correlation Data (the wire format)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiomqtt
+import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from bus import (
+    BusSettings,
+    NoResponderError,
+    RequestFailedError,
+    RequestTimeoutError,
+    Service,
+)
+from bus.requests.wire import ERROR_CONTENT_TYPE, REPLIES_TOPIC
+from contracts import QuotaLeft, QuotaLeftReply
+from tests.helpers import ops_login
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def left(documents: int) -> QuotaLeftReply:
+    return QuotaLeftReply(documents_left=documents, bytes_left=1000, max_documents=10,
+                          max_bytes=2000)  # fmt: skip
+
+
+async def responder(
+    settings: BusSettings, services: list[Service], name: str, instance: str = "1",
+    answer: Callable[[QuotaLeft], Any] | None = None,
+) -> Service:  # fmt: skip
+    service = Service(name, settings=settings.model_copy(update={"instance": instance}))
+
+    @service.responds(QuotaLeft)
+    async def quota_left(query: QuotaLeft) -> QuotaLeftReply:
+        if answer is not None:
+            result = answer(query)
+            return await result if asyncio.iscoroutine(result) else result  # type: ignore[no-any-return]
+        return left(int(query.user_id))
+
+    services.append(service)
+    await service.start()
+    return service
+
+
+async def requester(settings: BusSettings, services: list[Service], name: str) -> Service:
+    service = Service(name, settings=settings, asks=[QuotaLeft])
+    services.append(service)
+    await service.start()
+    return service
+
+
+async def test_a_request_gets_its_typed_reply(
+    settings: BusSettings, services: list[Service], unique: Callable[[str], str]
+) -> None:
+    await responder(settings, services, unique("accounts"))
+    asker = await requester(settings, services, unique("gateway"))
+
+    replies = await asyncio.gather(*(asker.request(QuotaLeft(user_id=str(n))) for n in range(20)))
+
+    assert replies == [left(n) for n in range(20)]  # each matched to its own query
+
+
+async def test_a_slow_responder_ends_in_a_timeout_that_names_the_query(
+    settings: BusSettings, services: list[Service], unique: Callable[[str], str]
+) -> None:
+    async def slow(query: QuotaLeft) -> QuotaLeftReply:
+        await asyncio.sleep(3)
+        return left(1)
+
+    await responder(settings, services, unique("accounts"), answer=slow)
+    asker = await requester(settings, services, unique("gateway"))
+
+    started = time.monotonic()
+    expected = r"no reply to accounts\.quota_left\.v1 within 0\.5 s"
+    with pytest.raises(RequestTimeoutError, match=expected):
+        await asker.request(QuotaLeft(user_id="1"), timeout=0.5)
+    assert time.monotonic() - started < 1.5
+
+
+async def test_no_responder_is_said_at_once(
+    settings: BusSettings, services: list[Service], unique: Callable[[str], str]
+) -> None:
+    asker = await requester(settings, services, unique("gateway"))
+
+    started = time.monotonic()
+    with pytest.raises(NoResponderError, match=r"no responder for accounts\.quota_left\.v1"):
+        await asker.request(QuotaLeft(user_id="1"), timeout=10)
+    assert time.monotonic() - started < 2  # the PUBACK said so, not the timeout
+
+
+async def test_a_cleanly_stopped_responder_leaves_no_responder(
+    settings: BusSettings, services: list[Service], unique: Callable[[str], str]
+) -> None:
+    answering = await responder(settings, services, unique("accounts"))
+    asker = await requester(settings, services, unique("gateway"))
+    assert await asker.request(QuotaLeft(user_id="2")) == left(2)
+
+    await answering.stop()
+
+    with pytest.raises(NoResponderError):
+        await asker.request(QuotaLeft(user_id="2"), timeout=10)
+
+
+async def test_an_answer_that_raises_is_an_error_reply_and_the_responder_goes_on(
+    settings: BusSettings, services: list[Service], unique: Callable[[str], str]
+) -> None:
+    def picky(query: QuotaLeft) -> QuotaLeftReply:
+        if query.user_id == "13":
+            raise LookupError("no user '13'")
+        return left(int(query.user_id))
+
+    await responder(settings, services, unique("accounts"), answer=picky)
+    asker = await requester(settings, services, unique("gateway"))
+
+    with pytest.raises(RequestFailedError) as failed:
+        await asker.request(QuotaLeft(user_id="13"))
+    assert failed.value.code == "failed"
+    assert failed.value.detail == "LookupError: no user '13'"
+    assert str(failed.value) == "accounts.quota_left.v1 failed (failed): LookupError: no user '13'"
+    assert await asker.request(QuotaLeft(user_id="3")) == left(3)
+
+
+async def test_two_responder_replicas_answer_each_query_once(
+    settings: BusSettings, services: list[Service], unique: Callable[[str], str]
+) -> None:
+    name = unique("accounts")
+    answered: Counter[str] = Counter()
+    by_replica: Counter[str] = Counter()
+    for instance in ("1", "2"):
+
+        def count(query: QuotaLeft, instance: str = instance) -> QuotaLeftReply:
+            answered[query.user_id] += 1
+            by_replica[instance] += 1
+            return left(int(query.user_id))
+
+        await responder(settings, services, name, instance, answer=count)
+    asker = await requester(settings, services, unique("gateway"))
+
+    replies = await asyncio.gather(*(asker.request(QuotaLeft(user_id=str(n))) for n in range(40)))
+
+    assert replies == [left(n) for n in range(40)]
+    assert set(answered.values()) == {1}
+    assert len(answered) == 40
+    assert sum(by_replica.values()) == 40
+    assert len(by_replica) == 2, by_replica  # both took some
+
+
+async def test_a_plain_mqtt5_client_asks_with_response_topic_and_correlation_data(
+    settings: BusSettings, services: list[Service], unique: Callable[[str], str]
+) -> None:
+    """What a team in another language does: no Chorus code on the requesting side."""
+    await responder(settings, services, unique("accounts"))
+    url, login = urlsplit(settings.mqtt_url), ops_login(settings)
+    client_id = f"partner-{uuid.uuid4().hex[:8]}"
+    reply_topic = settings.wire_topic(REPLIES_TOPIC.format(client_id=client_id))
+    query_topic = settings.wire_topic("queries/accounts/quota_left/v1")
+
+    async with aiomqtt.Client(
+        url.hostname or "localhost", url.port or 1883, identifier=client_id,
+        username=login.username, password=login.password,
+        protocol=aiomqtt.ProtocolVersion.V5,
+    ) as client:  # fmt: skip
+        await client.subscribe(reply_topic, qos=1)
+        answers = {}
+        for user_id, correlation in (("7", b"\x00\x01binary-ok"), ("not-a-number", b"second")):
+            properties: Any = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            properties.ResponseTopic = reply_topic
+            properties.CorrelationData = correlation
+            properties.ContentType = "application/json"
+            properties.MessageExpiryInterval = 5
+            payload = json.dumps({"user_id": user_id})
+            await client.publish(query_topic, payload, qos=1, properties=properties)
+            async with asyncio.timeout(5):
+                async for message in client.messages:
+                    props: Any = message.properties
+                    body = json.loads(message.payload)
+                    answers[props.CorrelationData] = (props.ContentType, body)
+                    break
+
+    assert answers[b"\x00\x01binary-ok"] == ("application/json", left(7).model_dump())
+    content_type, error = answers[b"second"]
+    assert content_type == ERROR_CONTENT_TYPE
+    assert error["error"] == "failed"
+    assert "ValueError" in error["detail"]
+
+
+async def test_an_invalid_query_gets_an_invalid_query_reply(
+    settings: BusSettings, services: list[Service], unique: Callable[[str], str]
+) -> None:
+    await responder(settings, services, unique("accounts"))
+    url, login = urlsplit(settings.mqtt_url), ops_login(settings)
+    client_id = f"partner-{uuid.uuid4().hex[:8]}"
+    reply_topic = settings.wire_topic(REPLIES_TOPIC.format(client_id=client_id))
+    async with aiomqtt.Client(
+        url.hostname or "localhost", url.port or 1883, identifier=client_id,
+        username=login.username, password=login.password, protocol=aiomqtt.ProtocolVersion.V5,
+    ) as client:  # fmt: skip
+        await client.subscribe(reply_topic, qos=1)
+        properties: Any = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        properties.ResponseTopic = reply_topic
+        properties.CorrelationData = b"c"
+        await client.publish(settings.wire_topic("queries/accounts/quota_left/v1"),
+                             b'{"user": 1}', qos=1, properties=properties)  # fmt: skip
+        async with asyncio.timeout(5):
+            message = await anext(aiter(client.messages))
+    body = json.loads(message.payload)
+    assert body["error"] == "invalid_query"
+    assert "user_id: Field required" in body["detail"]
