@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bus import BusNotStartedError, BusSettings, Envelope, Service
 from contracts import DocumentFailed, DocumentUploaded, QuotaExceeded, QuotaReleased, QuotaReserved
+from services.accounts.answers import answer_queries
 from services.accounts.config import AccountsSettings
 from services.accounts.db import create_engine, create_tables, session_maker
 from services.accounts.quota import Exceeded, release, reserve
@@ -116,6 +117,7 @@ def create_service(
         )  # fmt: skip
         await service.publish(given_back)
 
+    answer_queries(service, database.session)  # request/reply: services/accounts/answers.py
     return service
 
 
