@@ -9,11 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bus import BusNotStartedError, BusSettings, Envelope, Service
+from bus.jobs import JobContext
 from contracts import DocumentFailed, DocumentUploaded, QuotaExceeded, QuotaReleased, QuotaReserved
 from services.accounts.answers import answer_queries
 from services.accounts.config import AccountsSettings
 from services.accounts.db import create_engine, create_tables, session_maker
 from services.accounts.quota import Exceeded, release, reserve
+from services.accounts.reconcile import reconcile
 
 log = logging.getLogger("services.accounts")
 
@@ -116,6 +118,13 @@ def create_service(
             documents_used=released.documents_used, bytes_used=released.bytes_used,
         )  # fmt: skip
         await service.publish(given_back)
+
+    @service.cron(config.reconcile_schedule, timeout=600)
+    async def reconcile_quotas(job: JobContext, tick: str) -> dict[str, int]:
+        """Set each quota's totals back to its ledger's (:mod:`services.accounts.reconcile`)."""
+        async with database.session() as session:
+            corrections = await reconcile(session)
+        return {"corrected": len(corrections)}
 
     answer_queries(service, database.session)  # request/reply: services/accounts/answers.py
     return service

@@ -58,7 +58,10 @@ REFERENCE_EDGES = (
     produces("gateway", DocumentUploaded, DocumentContentDeleted)
     | consumes("gateway", QuotaExceeded, DocumentFailed)
     | consumes("accounts", DocumentUploaded, DocumentFailed)
-    | produces("accounts", QuotaReserved, QuotaExceeded, QuotaReleased)
+    | produces(
+        "accounts", QuotaReserved, QuotaExceeded, QuotaReleased,
+        JobProgressed, JobSucceeded, JobFailed,
+    )  # fmt: skip
     | consumes("inspector", QuotaReserved)
     | produces(
         "inspector", DocumentInspected, DocumentFailed, JobProgressed, JobSucceeded, JobFailed
@@ -101,21 +104,23 @@ def test_the_journal_is_one_edge_from_every_event(reference: Graph) -> None:
     assert reference.every_event_consumers == ["journal"]
 
 
-def test_job_events_come_from_the_service_with_jobs(reference: Graph) -> None:
+def test_job_events_come_from_the_services_with_jobs(reference: Graph) -> None:
     inspector = next(s for s in reference.services if s.name == "inspector")
     assert inspector.jobs == ("inspect_document",)
+    accounts = next(s for s in reference.services if s.name == "accounts")
+    assert accounts.jobs == ("reconcile_quotas",)  # a scheduled job
     for event in (JobProgressed, JobSucceeded, JobFailed):
-        assert reference.producers(event.contract.type) == ["inspector"]
+        assert reference.producers(event.contract.type) == ["accounts", "inspector"]
 
 
 def test_the_reference_gaps_are_the_events_only_the_journal_records(reference: Graph) -> None:
     assert reference.unconsumed == ["jobs.failed.v1", "jobs.succeeded.v1", "notifications.sent.v1"]
     assert reference.unproduced == []
     assert reference.warnings() == [
-        "jobs.failed.v1 (JobFailed) is produced by inspector but no service handles it"
-        " (only journal records it)",
-        "jobs.succeeded.v1 (JobSucceeded) is produced by inspector but no service handles it"
-        " (only journal records it)",
+        "jobs.failed.v1 (JobFailed) is produced by accounts, inspector but no service handles"
+        " it (only journal records it)",
+        "jobs.succeeded.v1 (JobSucceeded) is produced by accounts, inspector but no service"
+        " handles it (only journal records it)",
         "notifications.sent.v1 (NotificationSent) is produced by notifier but no service"
         " handles it (only journal records it)",
     ]
@@ -229,7 +234,7 @@ def test_dot_is_a_digraph_with_one_edge_per_declaration(reference: Graph) -> Non
     assert '  "service:gateway" -> "event:documents.uploaded.v1";' in edges
     assert '  "event:*" -> "service:journal" [style=dotted];' in edges
     flagged = [line for line in edges if "dashed" in line]
-    assert len(flagged) == 3
+    assert len(flagged) == 5  # the producers' edges to the three unconsumed events
 
 
 def test_dot_marks_the_gaps() -> None:
@@ -245,7 +250,7 @@ def test_the_svg_is_well_formed_and_draws_every_node_and_edge(reference: Graph) 
     ns = {"s": "http://www.w3.org/2000/svg"}
     paths = svg.findall("s:path", ns)
     assert len(paths) == len(reference.edges)
-    assert sum("warning" in (p.get("class") or "") for p in paths) == 3
+    assert sum("warning" in (p.get("class") or "") for p in paths) == 5
     texts = {t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")}
     assert {e.name for e in reference.events} <= texts
     assert {s.name for s in reference.services} <= texts
@@ -260,7 +265,7 @@ def test_the_html_page_is_self_contained(reference: Graph) -> None:
     assert not re.search(r"""(src|href)\s*=\s*["']?https?:""", page)
     assert "@import" not in page
     assert "url(http" not in page
-    assert "jobs.failed.v1 (JobFailed) is produced by inspector" in page
+    assert "jobs.failed.v1 (JobFailed) is produced by accounts, inspector" in page
     for service in reference.services:
         assert f"<b>{service.name}</b>" in page
 
