@@ -20,7 +20,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bus._internal.infra import cancel
-from bus._internal.mqtt import MQTT_ERRORS, QOS1, Client, Message, Subscription, publish_v5
+from bus._internal.mqtt import (
+    MQTT_ERRORS,
+    QOS1,
+    Client,
+    Message,
+    SubscribeRefusedError,
+    Subscription,
+    publish_v5,
+)
 from bus.requests import wire
 from bus.requests.errors import RequestFailedError
 from contracts.query import Query, Reply
@@ -106,17 +114,25 @@ class Responder:
     async def start(self) -> None:
         """Subscribe to each query through the service's shared group.
 
-        Raises:
-            SubscribeRefusedError: the broker's rules do not let it answer a query.
+        A query the broker's rules do not let it answer is logged as an error and left
+        out (its requesters get :class:`~bus.requests.NoResponderError`): the service's
+        events must not stop for it. ``bus credentials apply`` (``make up``) derives
+        the rules from ``@service.responds``.
         """
         for answer in self.answers:
             topic = f"$share/{self.service}/{self.settings.wire_topic(answer.topic)}"
             subscription = self.client.subscribe(topic, qos=QOS1)
-            await subscription.start()
+            try:
+                await subscription.start()
+            except SubscribeRefusedError:
+                log.error("%s cannot answer %s: the broker refused %s (are its rules "
+                          "applied? bus credentials apply)", self.service,
+                          answer.query_type.query.type, topic)  # fmt: skip
+                continue
             self._subscriptions.append(subscription)
             task = asyncio.create_task(self._take(answer, subscription), name=f"answer:{topic}")
             self._tasks.append(task)
-        if self.answers:
+        if self._subscriptions:
             log.info("%s answers %s", self.service,
                      ", ".join(a.query_type.query.type for a in self.answers))  # fmt: skip
 

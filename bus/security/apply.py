@@ -12,7 +12,7 @@ from bus.security.credentials import DYNSEC_ADMIN, OPS, CredentialStore, new_pas
 from bus.security.dynsec import DynSec
 from bus.security.producers import encode_map, producer_map
 from bus.security.rules import OPS_RULES, Rules, outside_rules, service_rules
-from contracts import lookup
+from contracts import lookup, query_by_name
 
 if TYPE_CHECKING:
     from bus.settings import BusSettings
@@ -48,6 +48,8 @@ def outside_of(entry: dict[str, Any], settings: BusSettings) -> Rules:
         produces=[lookup(t) for t in entry.get("produces", [])],
         consumes=[lookup(t) for t in entry.get("consumes", [])],
         client_ids=entry["client_ids"],
+        asks=[query_by_name(t) for t in entry.get("asks", [])],
+        answers=[query_by_name(t) for t in entry.get("answers", [])],
     )  # fmt: skip
 
 
@@ -82,9 +84,12 @@ async def add_outside(
     produces: Sequence[str],
     consumes: Sequence[str],
     replicas: int,
+    asks: Sequence[str] = (),
+    answers: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """A credential for an outside team, its rules derived like a service's; returns its
-    file's content (with the password)."""
+    """A credential for an outside team, its rules derived like a service's (``asks``
+    and ``answers``: query types, see :mod:`bus.requests`); returns its file's content
+    (with the password)."""
     store = admin_store(settings)
     client_ids = [settings.client_id(name, str(n)) for n in range(replicas)]
     entry: dict[str, Any] = {
@@ -93,6 +98,8 @@ async def add_outside(
         "password": new_password(),
         "produces": list(produces),
         "consumes": list(consumes),
+        "asks": list(asks),
+        "answers": list(answers),
         "client_ids": client_ids,
     }
     rules = outside_of(entry, settings)  # unknown types raise before anything is written

@@ -6,13 +6,19 @@ subscribe to what it handles through its own shared group (plain subscriptions w
 takes every copy, as the journal does), to its own replay topic, its own config and the
 producer map, read only. Nothing else under ``chorus/`` reaches it, and ``$SYS`` is not
 for it. ``ops`` reads and writes everything; only it writes config and replay topics.
+
+Queries (:mod:`bus.requests`): a service may send the queries it declares in ``asks=``
+and read replies on its own replicas' reply topics (``chorus/replies/<client id>``) only;
+a service that answers a query (``@service.responds``) subscribes to it through its own
+shared group and may publish to any reply topic (it answers whoever asked; a reply is
+matched by the Correlation Data, which only the query's readers see).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from bus.constants import (
     CONFIG_TOPIC,
@@ -27,7 +33,11 @@ from bus.constants import (
 if TYPE_CHECKING:
     from bus.declared import Declared
     from bus.settings import BusSettings
-    from contracts import Event
+    from contracts import Event, Query
+
+REPLIES = f"{SYSTEM_ROOT}/replies/{{client_id}}"
+"""A requester's reply topic (``bus.requests.wire.REPLIES_TOPIC``; the runtime is not
+imported here)."""
 
 AclType = Literal["publishClientSend", "publishClientReceive", "subscribePattern"]
 
@@ -92,6 +102,9 @@ def service_rules(service: Declared, settings: BusSettings, *, replicas: int = 1
     config = wire(CONFIG_TOPIC.format(service=name))
     replay = wire(REPLAY_TOPIC.format(service=name))
     producers = wire(PRODUCERS_TOPIC)
+    client_ids = replica_client_ids(settings, name, replicas)
+    asks, answers = _queries(service)
+    replies = _reply_topics(settings, client_ids if asks else ())
     acls = [
         *(Acl("publishClientSend", wire(e.contract.topic)) for e in service.produces),
         Acl("publishClientSend", wire(PRESENCE_TOPIC.format(service=name, instance="+"))),
@@ -104,15 +117,41 @@ def service_rules(service: Declared, settings: BusSettings, *, replicas: int = 1
         Acl("subscribePattern", f"{config}/+"),
         Acl("subscribePattern", producers),
         Acl("subscribePattern", f"{producers}/+"),
+        *_query_acls(settings, name, asks=asks, answers=answers, replies=replies),
         *_bus_topics_kept_out(
-            settings, allowed=(replay, config, f"{config}/+", producers, f"{producers}/+")
+            settings,
+            allowed=(replay, config, f"{config}/+", producers, f"{producers}/+", *replies),
         ),
     ]
-    return Rules(
-        f"service:{settings.scoped(name)}",
-        tuple(dict.fromkeys(acls)),
-        replica_client_ids(settings, name, replicas),
-    )
+    return Rules(f"service:{settings.scoped(name)}", tuple(dict.fromkeys(acls)), client_ids)
+
+
+def _queries(service: Declared) -> tuple[list[type[Query[Any]]], list[type[Query[Any]]]]:
+    # Declared does not name them (yet): a bus.Service has both, other declarations none.
+    return list(getattr(service, "asks", ())), list(getattr(service, "answers", ()))
+
+
+def _reply_topics(settings: BusSettings, client_ids: Sequence[str]) -> tuple[str, ...]:
+    return tuple(settings.wire_topic(REPLIES.format(client_id=c)) for c in client_ids)
+
+
+def _query_acls(
+    settings: BusSettings,
+    group: str,
+    *,
+    asks: Sequence[type[Query[Any]]],
+    answers: Sequence[type[Query[Any]]],
+    replies: Sequence[str],
+) -> list[Acl]:
+    """Send the queries asked, read only these reply topics; answer the queries
+    answered through the shared group ``group``, and publish replies."""
+    wire = settings.wire_topic
+    acls = [Acl("publishClientSend", wire(q.query.topic)) for q in asks]
+    acls += [Acl("subscribePattern", topic) for topic in replies]
+    acls += [Acl("subscribePattern", f"$share/{group}/{wire(q.query.topic)}") for q in answers]
+    if answers:
+        acls.append(Acl("publishClientSend", wire(REPLIES.format(client_id="+"))))
+    return acls
 
 
 def outside_rules(
@@ -122,14 +161,20 @@ def outside_rules(
     produces: Iterable[type[Event]],
     consumes: Iterable[type[Event]],
     client_ids: Sequence[str],
+    asks: Sequence[type[Query[Any]]] = (),
+    answers: Sequence[type[Query[Any]]] = (),
 ) -> Rules:
     """An outside team's rules (``bus credentials add``): publish what it produces,
-    subscribe to what it consumes through its own shared group ``$share/<name>/…``."""
+    subscribe to what it consumes through its own shared group ``$share/<name>/…``;
+    send the queries it asks (replies on ``chorus/replies/<its client id>``) and answer
+    those it answers, as a service does."""
     wire = settings.wire_topic
+    replies = _reply_topics(settings, client_ids if asks else ())
     acls = [
         *(Acl("publishClientSend", wire(e.contract.topic)) for e in produces),
         *(Acl("subscribePattern", f"$share/{name}/{wire(e.contract.topic)}") for e in consumes),
-        *_bus_topics_kept_out(settings),
+        *_query_acls(settings, name, asks=asks, answers=answers, replies=replies),
+        *_bus_topics_kept_out(settings, allowed=replies),
     ]
     return Rules(f"outside:{settings.scoped(name)}", tuple(dict.fromkeys(acls)), tuple(client_ids))
 
