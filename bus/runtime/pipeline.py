@@ -310,6 +310,8 @@ class Pipeline:
         )  # fmt: skip
         if not await self._store(letter, replay_of):
             return
+        if replay_of is not None:  # a replay that failed again updated the replayed letter
+            letter = letter.model_copy(update={"id": replay_of})
         if self.notices is not None:
             try:
                 await self.notices.announce(letter)

@@ -304,7 +304,8 @@ async def test_a_failing_handler_is_dead_lettered_and_its_claim_released(
 
 
 async def test_a_replay_that_fails_again_updates_its_letter() -> None:
-    pipeline, dedup, dead_letters = make_pipeline()
+    notices = Notices()
+    pipeline, dedup, dead_letters = make_pipeline(notices=notices)
     recorder = failing(RuntimeError("still broken"))
     envelope, payload = message()
     letter = stored_letter(dead_letters, envelope)
@@ -320,6 +321,7 @@ async def test_a_replay_that_fails_again_updates_its_letter() -> None:
     assert updated.reason == "RuntimeError: still broken"
     assert updated.attempts == FAST.attempts
     assert dedup.claims == {}
+    assert [n.id for n in notices.letters] == [letter.id], "the notice names the stored letter"
 
 
 async def test_the_retry_policy_is_read_at_each_delivery() -> None:
