@@ -28,7 +28,7 @@ PROG=stack.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 ALL_SERVERS=(mosquitto redis postgres ferretdb mailsink)
-APT_PACKAGES=(mosquitto mosquitto-clients redis-server postgresql libmagic1 openssl)
+APT_PACKAGES=(mosquitto mosquitto-clients redis-server postgresql libmagic1 openssl chromium chromium-driver)
 
 MQTT_PORT=${MQTT_PORT:-1883}
 # The TLS listener: on by default only for the default broker port, so that private

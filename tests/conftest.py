@@ -32,6 +32,7 @@ TIERS: dict[str, tuple[str, ...]] = {
     "integration": ("connected",),  # the real stack, one part at a time
     "system": ("connected",),  # the whole reference system, end to end
     "faults": ("connected", "faults"),  # kill and restart servers of their own
+    "browser": ("connected",),  # the console in a real headless Chromium
 }
 """Each folder under tests/ and the markers its tests get."""
 
