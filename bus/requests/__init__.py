@@ -6,6 +6,7 @@ Correlation Data carry it (:mod:`bus.requests.wire` describes the bytes); querie
 replies are never journaled or deduplicated.
 """
 
+from bus.requests.client import request
 from bus.requests.declare import Queries
 from bus.requests.errors import (
     NoResponderError,
@@ -28,4 +29,5 @@ __all__ = [
     "Requester",
     "Responder",
     "ask",
+    "request",
 ]

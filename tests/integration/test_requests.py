@@ -27,7 +27,7 @@ from bus import (
 )
 from bus.requests.wire import ERROR_CONTENT_TYPE, REPLIES_TOPIC
 from contracts import QuotaLeft, QuotaLeftReply
-from tests.helpers import ops_login
+from tests.helpers import bus, ops_login
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -219,3 +219,30 @@ async def test_an_invalid_query_gets_an_invalid_query_reply(
     body = json.loads(message.payload)
     assert body["error"] == "invalid_query"
     assert "user_id: Field required" in body["detail"]
+
+
+async def test_bus_request_prints_the_reply_or_says_why_not(
+    settings: BusSettings, services: list[Service], unique: Callable[[str], str]
+) -> None:
+    env = {"BUS_NAMESPACE": settings.namespace}
+    nobody = await asyncio.to_thread(bus, "request", "accounts.quota_left.v1", '{"user_id": "4"}',
+                                     env=env)  # fmt: skip
+    assert nobody.exit_code == 1
+    assert "no responder for accounts.quota_left.v1" in nobody.stderr
+
+    def picky(query: QuotaLeft) -> QuotaLeftReply:
+        if query.user_id == "13":
+            raise LookupError("no user '13'")
+        return left(int(query.user_id))
+
+    await responder(settings, services, unique("accounts"), answer=picky)
+    answered = await asyncio.to_thread(
+        bus, "request", "queries/accounts/quota_left/v1", '{"user_id": "4"}', env=env
+    )
+    assert answered.exit_code == 0, answered.stderr
+    assert json.loads(answered.stdout) == left(4).model_dump()
+    failed = await asyncio.to_thread(
+        bus, "request", "accounts.quota_left.v1", '{"user_id": "13"}', env=env
+    )
+    assert failed.exit_code == 1
+    assert "failed (failed): LookupError: no user '13'" in " ".join(failed.stderr.split())

@@ -11,6 +11,7 @@ from bus.tools.cli.graph import graph_command
 from bus.tools.cli.journal import journal_command
 from bus.tools.cli.new import app as new_app
 from bus.tools.cli.publish import publish_command
+from bus.tools.cli.request import request_command
 from bus.tools.cli.run import run_command, worker_command
 from bus.tools.cli.services import services_command
 from bus.tools.cli.tail import tail_command
@@ -25,6 +26,7 @@ app = typer.Typer(
 )
 app.command("publish")(publish_command)
 app.command("tail")(tail_command)
+app.command("request")(request_command)
 app.command("contracts")(contracts_command)
 app.command("journal")(journal_command)
 app.command("run")(run_command)
