@@ -112,8 +112,7 @@ class GaveUp:
             handler failed on every attempt) or ``job`` (a job ran out of tries or time).
         reason: Why, as its dead letter says.
         letter_id: Its dead letter (``bus dlq show``). After a replay that failed again,
-            the id of that failure: the pipeline stores it under the replayed letter's id
-            and announces it under its own.
+            the replayed letter's, which that failure updated.
         attempts: Tries made.
         envelope: The event, as a CloudEvent: the one handled, or the one that asked for
             the job; for poison whose data fails its contract, the envelope as it came

@@ -29,8 +29,24 @@ Publish = Callable[..., Awaitable[Envelope]]
 """Publishes an event: ``(event)``, or ``(event, id=...)`` under a given id."""
 
 
+INTERRUPTIONS = 2
+"""Tries a job may lose to a worker that stopped mid-run (killed, say), beyond its retry
+policy: arq runs such a job again, and counts it as a try."""
+
+
 class JobTimeoutError(TimeoutError):
     """A try of a job took longer than its limit (retried like any other failure)."""
+
+
+class JobInterruptedError(RuntimeError):
+    """A job's tries kept ending with its worker: given up on, like a job that failed."""
+
+
+def arq_max_tries(job: Job) -> int:
+    """The tries arq allows ``job``: its policy's, those lost to stopped workers, and one
+    more in which the bus gives up on it itself (else arq would end the job on its own,
+    with no dead letter, no ``JobFailed`` and no compensation)."""
+    return job.retry.attempts + INTERRUPTIONS + 1
 
 
 def deadletter_id(job_id: str) -> str:
@@ -99,6 +115,7 @@ def make_arq_function(
         with handling(cause_envelope, scope=job_id) if cause_envelope else nullcontext():
             try:
                 try:
+                    _check_interruptions(job, attempt)
                     async with asyncio.timeout(job.limit):
                         result = await job.func(context, **kwargs)
                 except TimeoutError as exc:
@@ -137,6 +154,17 @@ def make_arq_function(
 
     run.__name__ = job.name
     return run
+
+
+def _check_interruptions(job: Job, attempt: int) -> None:
+    """Raise at the try arq allows beyond the policy and the interruptions: the job is
+    given up on (dead letter, ``JobFailed``, compensation) instead of run."""
+    if attempt >= arq_max_tries(job):
+        msg = (
+            f"not run again at try {attempt}: its worker stopped mid-run more often than the "
+            f"{INTERRUPTIONS} interruptions allowed beyond the policy's {job.retry.attempts} tries"
+        )
+        raise JobInterruptedError(msg)
 
 
 def _delay(job: Job, attempt: int) -> float:

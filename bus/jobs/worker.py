@@ -15,7 +15,7 @@ from arq.worker import Worker, func
 from bus.constants import JOB_QUEUE
 from bus.jobs.declare import Job
 from bus.jobs.queue import json_deserializer, json_serializer
-from bus.jobs.runner import make_arq_function
+from bus.jobs.runner import arq_max_tries, make_arq_function
 
 if TYPE_CHECKING:
     from bus.deadletters import DeadLetterSink
@@ -23,9 +23,6 @@ if TYPE_CHECKING:
     from contracts import Event
 
 log = logging.getLogger("bus.jobs")
-
-INTERRUPTIONS = 2
-"""Extra tries arq may spend on a job whose worker died mid-run, beyond its retry policy."""
 
 
 def build_worker(
@@ -57,7 +54,7 @@ def build_worker(
                 cast("WorkerCoroutine", run),
                 name=job.name,
                 timeout=job.timeout,
-                max_tries=job.retry.attempts + INTERRUPTIONS,
+                max_tries=arq_max_tries(job),
                 keep_result=keep_result,
             )
         )
