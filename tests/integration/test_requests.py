@@ -21,13 +21,18 @@ from paho.mqtt.properties import Properties
 from bus import (
     BusSettings,
     NoResponderError,
+    Publisher,
     RequestFailedError,
     RequestTimeoutError,
     Service,
 )
+from bus._internal.broker import make_broker
+from bus._internal.mqtt import QOS1, connected_client, publish_v5
+from bus.journal import latest
 from bus.requests.wire import ERROR_CONTENT_TYPE, REPLIES_TOPIC
-from contracts import QuotaLeft, QuotaLeftReply
-from tests.helpers import bus, ops_login
+from contracts import DocumentUploaded, QuotaLeft, QuotaLeftReply
+from services.journal import create_service as create_journal
+from tests.helpers import bus, eventually, ops_login, uploaded
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -246,3 +251,60 @@ async def test_bus_request_prints_the_reply_or_says_why_not(
     )
     assert failed.exit_code == 1
     assert "failed (failed): LookupError: no user '13'" in " ".join(failed.stderr.split())
+
+
+async def test_a_dead_responders_session_takes_the_query_which_expires_unanswered(
+    settings: BusSettings, services: list[Service], unique: Callable[[str], str]
+) -> None:
+    """A killed replica keeps its session and subscription: the broker takes the query
+    (no 0x10), the requester times out, and the query expires instead of being answered
+    late when the replica comes back."""
+    name = unique("accounts")
+    group = f"$share/{name}/{settings.wire_topic(QuotaLeft.query.topic)}"
+    client_id = settings.client_id(name, "9")
+    dead = make_broker(settings, client_id=client_id, persistent=True, reconnect=False)
+    await (await dead.connect()).subscribe(group, qos=QOS1).start()
+    await dead.stop()  # gone without unsubscribing, as a killed process
+    asker = await requester(settings, services, unique("gateway"))
+
+    with pytest.raises(RequestTimeoutError):
+        await asker.request(QuotaLeft(user_id="1"), timeout=1.0)
+    await asyncio.sleep(1.1)  # the broker's clock passes the query's expiry (1 s, whole seconds)
+
+    back = make_broker(settings, client_id=client_id, persistent=True, reconnect=False)
+    try:
+        client = await back.connect()
+        async with client.subscribe(group, qos=QOS1) as resumed:
+            async with connected_client(settings) as ops:  # a query that does not expire
+                topic, marker = settings.wire_topic(QuotaLeft.query.topic), b'{"user_id": "marker"}'
+                await publish_v5(ops, topic, marker, content_type="application/json")
+            async with asyncio.timeout(10):
+                first = await resumed.get_message()
+    finally:
+        await back.stop()
+    assert json.loads(first.payload) == {"user_id": "marker"}  # the expired query never came
+    # Forget the session (a clean start with no expiry).
+    gone = make_broker(settings, client_id=client_id, reconnect=False)
+    await gone.connect()
+    await gone.stop()
+
+
+async def test_queries_and_replies_are_not_journaled(
+    settings: BusSettings, services: list[Service], unique: Callable[[str], str]
+) -> None:
+    journal = create_journal(settings=settings)
+    services.append(journal)
+    await journal.start()
+    await responder(settings, services, unique("accounts"))
+    asker = await requester(settings, services, unique("gateway"))
+    assert await asker.request(QuotaLeft(user_id="5")) == left(5)
+
+    plain = settings.model_copy(update={"journal_first": False})  # only the journal service writes
+    async with Publisher(settings=plain) as publisher:
+        sent = await publisher.publish(uploaded(1))
+
+    async def journaled() -> bool:
+        return any(e.id == sent.id for e in await latest(limit=50))
+
+    await eventually(journaled, what="the event after the request to be journaled")
+    assert [e.type for e in await latest(limit=50)] == [DocumentUploaded.contract.type]
