@@ -15,6 +15,7 @@ from contracts.documents import (
     DocumentReady,
     DocumentUploaded,
 )
+from contracts.exports import ExportExpired, ExportFailed, ExportReady, ExportRequested
 from contracts.jobs import JobFailed, JobProgressed, JobSucceeded
 from contracts.notifications import NotificationSent
 from contracts.queries import QuotaLeft, QuotaLeftReply
@@ -30,6 +31,10 @@ __all__ = [
     "DocumentReady",
     "DocumentUploaded",
     "Event",
+    "ExportExpired",
+    "ExportFailed",
+    "ExportReady",
+    "ExportRequested",
     "JobFailed",
     "JobProgressed",
     "JobSucceeded",
