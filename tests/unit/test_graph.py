@@ -58,10 +58,8 @@ REFERENCE_EDGES = (
     produces("gateway", DocumentUploaded, DocumentContentDeleted)
     | consumes("gateway", QuotaExceeded, DocumentFailed)
     | consumes("accounts", DocumentUploaded, DocumentFailed)
-    | produces(
-        "accounts", QuotaReserved, QuotaExceeded, QuotaReleased,
-        JobProgressed, JobSucceeded, JobFailed,
-    )  # fmt: skip
+    | produces("accounts", QuotaReserved, QuotaExceeded, QuotaReleased)
+    | produces("accounts", JobProgressed, JobSucceeded, JobFailed)  # its scheduled job
     | consumes("inspector", QuotaReserved)
     | produces(
         "inspector", DocumentInspected, DocumentFailed, JobProgressed, JobSucceeded, JobFailed
