@@ -62,7 +62,7 @@ class Queries:
             log.warning("%s asks %s, which it does not declare in asks= (the broker's rules "
                         "will refuse it)", self.service.name, name)  # fmt: skip
         if self._requester is None:
-            self._requester = Requester(self.service.settings, replica.client_id)
+            self._requester = Requester(self.service.settings, replica.client_id, self.service.name)
             self.service.on_stopping(self._stop_asking)
         return await self._requester.request(raw_client(replica.broker), query, timeout=timeout)
 

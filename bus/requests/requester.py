@@ -25,7 +25,7 @@ from bus._internal.mqtt import (
     Subscription,
     publish_v5,
 )
-from bus.requests import wire
+from bus.requests import spans, wire
 from bus.requests.errors import NoResponderError, RequestNotAllowedError, RequestTimeoutError
 from contracts.query import Query, Reply
 
@@ -45,12 +45,14 @@ class Requester:
     Args:
         settings: The namespace topics travel in.
         client_id: The connection's client id: its reply topic is named after it.
+        service: Who asks, for the spans; None outside a service.
     """
 
-    def __init__(self, settings: BusSettings, client_id: str) -> None:
+    def __init__(self, settings: BusSettings, client_id: str, service: str | None = None) -> None:
         if not client_id or any(c in client_id for c in "/+#"):
             raise ValueError(f"a requester needs a plain client id, got {client_id!r}")
         self.settings = settings
+        self.service = service
         self.reply_topic = settings.wire_topic(wire.REPLIES_TOPIC.format(client_id=client_id))
         self._client: Client | None = None
         self._subscription: Subscription | None = None
@@ -81,30 +83,32 @@ class Requester:
         correlation = uuid.uuid4().hex.encode()
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self._waiting[correlation] = future
-        try:
-            async with asyncio.timeout(timeout):
-                try:
-                    delivered = await publish_v5(
-                        client, topic, wire.encode_query(query),
-                        content_type=wire.REPLY_CONTENT_TYPE, response_topic=self.reply_topic,
-                        correlation=correlation, expiry=wire.expiry(timeout),
-                    )  # fmt: skip
-                except PublishRefusedError as exc:
-                    if exc.reason_code == NOT_AUTHORIZED:
-                        raise RequestNotAllowedError(
-                            name, f"the broker does not let this identity send {name} ({topic})"
-                        ) from None
-                    raise
-                if not delivered:
-                    raise NoResponderError(name, topic)
-                message = await future
-        except TimeoutError:
-            raise RequestTimeoutError(name, timeout) from None
-        finally:
-            self._waiting.pop(correlation, None)
-        properties = message.properties
-        content_type = properties.content_type if properties is not None else None
-        reply = wire.decode_reply(query_type, message.payload, content_type)
+        with spans.requesting(self.service, name, topic) as carried:
+            try:
+                async with asyncio.timeout(timeout):
+                    try:
+                        delivered = await publish_v5(
+                            client, topic, wire.encode_query(query),
+                            content_type=wire.REPLY_CONTENT_TYPE, response_topic=self.reply_topic,
+                            correlation=correlation, expiry=wire.expiry(timeout),
+                            user_properties=carried,
+                        )  # fmt: skip
+                    except PublishRefusedError as exc:
+                        if exc.reason_code == NOT_AUTHORIZED:
+                            raise RequestNotAllowedError(
+                                name, f"the broker does not let this identity send {name} ({topic})"
+                            ) from None
+                        raise
+                    if not delivered:
+                        raise NoResponderError(name, topic)
+                    message = await future
+            except TimeoutError:
+                raise RequestTimeoutError(name, timeout) from None
+            finally:
+                self._waiting.pop(correlation, None)
+            properties = message.properties
+            content_type = properties.content_type if properties is not None else None
+            reply = wire.decode_reply(query_type, message.payload, content_type)
         assert isinstance(reply, query_type.reply_type)
         return reply  # type: ignore[return-value]  # R is query_type's reply_type
 

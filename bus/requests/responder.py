@@ -19,6 +19,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry.trace import StatusCode
+
 from bus._internal.infra import cancel
 from bus._internal.mqtt import (
     MQTT_ERRORS,
@@ -29,7 +31,7 @@ from bus._internal.mqtt import (
     Subscription,
     publish_v5,
 )
-from bus.requests import wire
+from bus.requests import spans, wire
 from bus.requests.errors import RequestFailedError
 from contracts.query import Query, Reply
 
@@ -173,16 +175,19 @@ class Responder:
                         name, reply_to)  # fmt: skip
             return
         assert reply_to is not None
-        payload, content_type = await answer.respond(message.payload)
-        try:
-            delivered = await publish_v5(
-                self.client, reply_to, payload, content_type=content_type,
-                correlation=properties.correlation_data,
-                expiry=properties.message_expiry_interval,
-            )  # fmt: skip
-        except MQTT_ERRORS as exc:
-            log.warning("could not reply to %s on %s: %r", name, reply_to, exc)
-            return
+        with spans.answering(self.service, name, properties.user_properties) as span:
+            payload, content_type = await answer.respond(message.payload)
+            if content_type == wire.ERROR_CONTENT_TYPE:
+                span.set_status(StatusCode.ERROR, payload.decode(errors="replace"))
+            try:
+                delivered = await publish_v5(
+                    self.client, reply_to, payload, content_type=content_type,
+                    correlation=properties.correlation_data,
+                    expiry=properties.message_expiry_interval,
+                )  # fmt: skip
+            except MQTT_ERRORS as exc:
+                log.warning("could not reply to %s on %s: %r", name, reply_to, exc)
+                return
         if not delivered:
             log.debug("the requester of %s is gone (%s)", name, reply_to)
 

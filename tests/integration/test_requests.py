@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import aiomqtt
 import pytest
+from opentelemetry.trace import StatusCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -33,6 +34,7 @@ from bus.requests.wire import ERROR_CONTENT_TYPE, REPLIES_TOPIC
 from contracts import DocumentUploaded, QuotaLeft, QuotaLeftReply
 from services.journal import create_service as create_journal
 from tests.helpers import bus, eventually, ops_login, uploaded
+from tests.spans import Spans
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -308,3 +310,35 @@ async def test_queries_and_replies_are_not_journaled(
 
     await eventually(journaled, what="the event after the request to be journaled")
     assert [e.type for e in await latest(limit=50)] == [DocumentUploaded.contract.type]
+
+
+async def test_a_request_and_its_answer_are_one_trace(
+    settings: BusSettings, services: list[Service], unique: Callable[[str], str], spans: Spans
+) -> None:
+    def picky(query: QuotaLeft) -> QuotaLeftReply:
+        if query.user_id == "13":
+            raise LookupError("no user '13'")
+        return left(int(query.user_id))
+
+    answering = await responder(settings, services, unique("accounts"), answer=picky)
+    asker = await requester(settings, services, unique("gateway"))
+    await asker.request(QuotaLeft(user_id="1"))
+    with pytest.raises(RequestFailedError):
+        await asker.request(QuotaLeft(user_id="13"))
+
+    async def both_answered() -> bool:
+        return len([s for s in spans.all() if s.name.startswith("answer ")]) == 2
+
+    await eventually(both_answered, what="two answer spans")
+    requests = [s for s in spans.all() if s.name == "request accounts.quota_left.v1"]
+    answers = [s for s in spans.all() if s.name == "answer accounts.quota_left.v1"]
+    assert [Spans.service(s) for s in requests] == [asker.name, asker.name]
+    assert [Spans.service(s) for s in answers] == [answering.name, answering.name]
+    for request, answer in zip(requests, answers, strict=True):
+        assert request.context is not None
+        assert answer.parent is not None
+        assert answer.parent.span_id == request.context.span_id  # one trace, answer under request
+        assert answer.context is not None
+        assert answer.context.trace_id == request.context.trace_id
+    assert [s.status.status_code for s in answers] == [StatusCode.UNSET, StatusCode.ERROR]
+    assert [s.status.status_code for s in requests] == [StatusCode.UNSET, StatusCode.ERROR]
