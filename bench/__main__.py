@@ -69,6 +69,7 @@ class Sizes:
     uploads: int
     profile: int
     transport: int
+    transport_rounds: int
     catalog: tuple[int, ...]
     jobs: int
 
@@ -76,13 +77,15 @@ class Sizes:
 FULL = Sizes(
     events=5000, publish=2000, rates=(500, 1000), latency_seconds=60, replica_events=10_000,
     backlog_events=100_000, backlog_within=150, documents=10_000, journal=100_000,
-    http_seconds=20, http_clients=20, uploads=50, profile=3000, transport=2000,
+    http_seconds=20, http_clients=20, uploads=50, profile=3000, transport=1000,
+    transport_rounds=2,
     catalog=(0, 3000), jobs=1000,
 )  # fmt: skip
 QUICK = Sizes(
     events=1000, publish=500, rates=(500, 1000), latency_seconds=10, replica_events=2000,
     backlog_events=10_000, backlog_within=60, documents=1000, journal=10_000,
     http_seconds=5, http_clients=20, uploads=5, profile=500, transport=500,
+    transport_rounds=1,
     catalog=(0, 300), jobs=200,
 )  # fmt: skip
 
@@ -311,7 +314,9 @@ def _plan(
         "gateway": gateway,
         "intake": intake,
         "profile": lambda: per_event_path(bench, sizes.profile),
-        "transport": lambda: scenarios.transport_cost(bench, over_tls, sizes.transport),
+        "transport": lambda: scenarios.transport_cost(
+            bench, over_tls, sizes.transport, rounds=sizes.transport_rounds
+        ),
         "tracing": lambda: scenarios.tracing_cost(bench, sizes.transport),
         "catalog": lambda: catalog_cost(bench, sizes.catalog),
         # Jobs publish their progress and outcome as services do: journal-first.
@@ -330,8 +335,8 @@ def _load(path: Path) -> dict[str, Any] | None:
 def _measures_table(results: dict[str, Any]) -> Table:
     previous = stats.flatten(results.get("previous", {}).get("steps", {}))
     table = Table(title=f"Chorus bench, {results['when']} ({results['mode']})")
-    table.add_column("measure")
-    table.add_column("this run", justify="right")
+    table.add_column("measure", overflow="fold")
+    table.add_column("this run", justify="right", overflow="fold")
     table.add_column("previous", justify="right", style="dim")
     for key, value in stats.flatten(results["steps"]).items():
         if key.endswith(".when") and value == results["when"]:
@@ -343,6 +348,8 @@ def _measures_table(results: dict[str, Any]) -> Table:
 def _cell(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, list) and any(isinstance(item, str) for item in value):
+        return f"{len(value)}: {str(value[0])[:80]}…"
     if isinstance(value, float):
         return f"{value:,.4g}" if abs(value) < 10 else f"{value:,.1f}"
     if isinstance(value, int) and not isinstance(value, bool):

@@ -126,7 +126,7 @@ def _latency(rate: int, p99_ms: float) -> Check:
         lost, p99 = run["lost"], run["p99_ms"]
         met = lost == 0 and p99 <= p99_ms and run.get("seconds", 0) >= 60
         short = "" if run.get("seconds", 0) >= 60 else f" (only {run['seconds']} s)"
-        return Verdict(f"{lost} lost, p99 {p99:g} ms, sent {run['sent']:,}{short}", met)
+        return Verdict(f"{lost:,} lost, p99 {p99:,.1f} ms, sent {run['sent']:,}{short}", met)
 
     return check
 
@@ -163,7 +163,7 @@ def _intake(results: Results) -> Verdict:
     loaded = run.get("preloaded", {})
     documents, journal = loaded.get("catalog_documents", 0), loaded.get("journal_entries", 0)
     text = (
-        f"p50 {run['ready_p50_ms']:g} ms, p90 {run['ready_p90_ms']:g} ms "
+        f"p50 {run['ready_p50_ms']:,.0f} ms, p90 {run['ready_p90_ms']:,.0f} ms "
         f"({documents:,} documents, {journal:,} journal entries loaded)"
     )
     full = documents >= 10_000 and journal >= 100_000
@@ -175,7 +175,7 @@ def _gateway(results: Results) -> Verdict:
     if not run or run.get("requests_per_s") is None:
         return NOT_MEASURED
     text = (
-        f"{run['requests_per_s']:,.0f} requests/s, p99 {run['p99_ms']:g} ms, "
+        f"{run['requests_per_s']:,.0f} requests/s, p99 {run['p99_ms']:,.1f} ms, "
         f"{run['success'] * 100:.1f}% OK ({run['documents']:,} documents)"
     )
     met = (
@@ -306,7 +306,10 @@ def _intake_row(results: Results) -> str | None:
     run = get(results, "intake")
     if not run or "ready_p50_ms" not in run:
         return None
-    return f"p50 {_n(run['ready_p50_ms'])} / p90 {_n(run['ready_p90_ms'])} ms ({run['uploads']})"
+    return (
+        f"p50 {_n(run['ready_p50_ms'])} / p90 {_n(run['ready_p90_ms'])} ms "
+        f"({run['ready']} of {run['uploads']} uploads ready)"
+    )
 
 
 def _gateway_row(results: Results) -> str | None:
