@@ -304,13 +304,13 @@ pg_locate() {
     fi
 }
 
-health_postgres() { # accepting connections AND the app role and FerretDB's can log in
+health_postgres() { # accepting connections AND the app role can log in
     timeout 5 pg_isready -q -h 127.0.0.1 -p "$1" || return 1
     store_password postgres
-    store_password postgres-ferretdb
-    pg_login "$1" "$PG_APP_USER" "$PG_APP_DB" "${SECRET_CACHE[postgres]}" &&
-        pg_login "$1" "$FERRETDB_PG_USER" "$FERRETDB_PG_DB" "${SECRET_CACHE[postgres-ferretdb]}"
+    pg_login "$1" "$PG_APP_USER" "$PG_APP_DB" "${SECRET_CACHE[postgres]}"
 }
+# Our PostgreSQL is set up: both roles log in (setup_postgres otherwise).
+roles_postgres() { health_postgres "$1" && ferretdb_backend_ready; }
 pg_login() { # pg_login PORT ROLE DATABASE PASSWORD
     PGPASSWORD=$4 PGCONNECT_TIMEOUT=3 timeout 5 \
         psql -X -q -w -h 127.0.0.1 -p "$1" -U "$2" -d "$3" -Atc 'select 1' >/dev/null 2>&1
@@ -743,9 +743,9 @@ cmd_up() {
         ok=0
         while :; do
             if [[ $s == postgres && ${STATE[$s]} != external ]]; then
-                # setup only when the app role cannot log in (new, or another password)
-                ready_postgres "$port" && { health_postgres "$port" ||
-                    { setup_postgres >>"$log" 2>&1 && health_postgres "$port"; }; } && ok=1
+                # setup only when a role cannot log in (new, or another password)
+                ready_postgres "$port" && { roles_postgres "$port" ||
+                    { setup_postgres >>"$log" 2>&1 && roles_postgres "$port"; }; } && ok=1
             else
                 "health_$s" "$port" && ok=1
             fi
@@ -764,8 +764,7 @@ cmd_up() {
             failed=1
             if [[ ${STATE[$s]} == external ]]; then
                 printf '%s: the server on port %s was not started by this script (external); ' "$PROG" "$port" >&2
-                [[ $s == postgres ]] && printf 'roles %s and %s, databases %s and %s missing or wrong passwords? ' \
-                    "$PG_APP_USER" "$FERRETDB_PG_USER" "$PG_APP_DB" "$FERRETDB_PG_DB" >&2
+                [[ $s == postgres ]] && printf 'role %s/database %s missing or wrong password? ' "$PG_APP_USER" "$PG_APP_DB" >&2
                 printf 'stop it or set %s\n' "$(port_env "$s")" >&2
             else
                 show_log_tail "$log"

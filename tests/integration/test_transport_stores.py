@@ -82,7 +82,8 @@ async def test_the_mongodb_server_refuses_a_client_without_a_login(settings: Bus
 
 def test_the_generated_secrets_are_owner_only(settings: BusSettings) -> None:
     folder = settings.credentials_dir
-    secrets = [folder / f"{name}.json" for name in ("redis", "postgres", "mongo")]
+    names = ("redis", "postgres", "postgres-ferretdb", "mongo")
+    secrets = [folder / f"{name}.json" for name in names]
     secrets += [folder / "tls" / name for name in ("ca.key", "server.key")]
     for path in [folder, folder / "tls", *secrets]:
         mode = stat.S_IMODE(path.stat().st_mode)
