@@ -41,7 +41,7 @@ contracts-check: setup ## Fail on a breaking change to a published event contrac
 test: setup stack-up ## Start what the tests need, then run them all
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-bench: setup stack-up ## Throughput, latency, scaling and job numbers: a table and bench/results.json
+bench: setup stack-up ## Measure the bus and the system against the goals (BENCH_ARGS=--quick, --only a,b): bench/results.json
 	$(PYTHON) -m bench $(BENCH_ARGS)
 
 up: setup stack-up services-up ## Start the stack and every service in the background
