@@ -26,7 +26,12 @@ from bus._internal.mqtt import (
     publish_v5,
 )
 from bus.requests import spans, wire
-from bus.requests.errors import NoResponderError, RequestNotAllowedError, RequestTimeoutError
+from bus.requests.errors import (
+    NoResponderError,
+    RequestError,
+    RequestNotAllowedError,
+    RequestTimeoutError,
+)
 from contracts.query import Query, Reply
 
 if TYPE_CHECKING:
@@ -79,7 +84,7 @@ class Requester:
             raise ValueError(f"timeout must be positive, got {timeout!r}")
         query_type = type(query)
         name, topic = query_type.query.type, self.settings.wire_topic(query_type.query.topic)
-        await self._listen(client)
+        await self._listen(client, name)
         correlation = uuid.uuid4().hex.encode()
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self._waiting[correlation] = future
@@ -98,7 +103,9 @@ class Requester:
                             raise RequestNotAllowedError(
                                 name, f"the broker does not let this identity send {name} ({topic})"
                             ) from None
-                        raise
+                        raise RequestError(name, f"the broker refused {name}: {exc}") from None
+                    except MQTT_ERRORS as exc:
+                        raise RequestError(name, f"cannot send {name}: {exc!r}") from None
                     if not delivered:
                         raise NoResponderError(name, topic)
                     message = await future
@@ -122,7 +129,7 @@ class Requester:
                     await self._subscription.stop()
         self._subscription = self._client = None
 
-    async def _listen(self, client: Client) -> None:
+    async def _listen(self, client: Client, name: str) -> None:
         async with self._lock:
             if self._client is client and self._listener is not None:
                 return
@@ -132,7 +139,11 @@ class Requester:
                 await subscription.start()
             except SubscribeRefusedError:
                 raise RequestNotAllowedError(
-                    "", f"the broker does not let this identity read {self.reply_topic}"
+                    name, f"the broker does not let this identity read {self.reply_topic}"
+                ) from None
+            except MQTT_ERRORS as exc:
+                raise RequestError(
+                    name, f"cannot read replies on {self.reply_topic}: {exc!r}"
                 ) from None
             self._client, self._subscription = client, subscription
             self._listener = asyncio.create_task(self._receive(subscription), name="replies")

@@ -23,6 +23,7 @@ from bus import (
     BusSettings,
     NoResponderError,
     Publisher,
+    RequestError,
     RequestFailedError,
     RequestTimeoutError,
     Service,
@@ -30,6 +31,7 @@ from bus import (
 from bus._internal.broker import make_broker
 from bus._internal.mqtt import QOS1, connected_client, publish_v5
 from bus.journal import latest
+from bus.requests import Requester
 from bus.requests.wire import ERROR_CONTENT_TYPE, REPLIES_TOPIC
 from contracts import DocumentUploaded, QuotaLeft, QuotaLeftReply
 from services.journal import create_service as create_journal
@@ -342,3 +344,11 @@ async def test_a_request_and_its_answer_are_one_trace(
         assert answer.context.trace_id == request.context.trace_id
     assert [s.status.status_code for s in answers] == [StatusCode.UNSET, StatusCode.ERROR]
     assert [s.status.status_code for s in requests] == [StatusCode.UNSET, StatusCode.ERROR]
+
+
+async def test_a_request_on_a_closed_connection_says_so(settings: BusSettings) -> None:
+    async with connected_client(settings, client_id=f"closed-{uuid.uuid4().hex[:8]}") as client:
+        pass
+    requester = Requester(settings, "closed-1")
+    with pytest.raises(RequestError, match=r"cannot read replies on .*chorus/replies/closed-1"):
+        await requester.request(client, QuotaLeft(user_id="1"))
