@@ -16,6 +16,7 @@ from streaming_form_data.targets import BaseTarget
 
 from services.gateway.errors import ApiError
 from services.gateway.filenames import sanitise_filename
+from services.i18n import Message, _
 from services.storage import BlobStorage
 
 FILE_FIELD = "file"
@@ -53,10 +54,12 @@ class _Chunks(BaseTarget):  # type: ignore[misc]  # the library ships no type hi
 
 
 def _too_large(limit: int) -> ApiError:
-    return ApiError(413, "too_large", f"the file is larger than the limit of {limit} bytes")
+    return ApiError(
+        413, "too_large", _("the file is larger than the limit of {limit} bytes", limit=limit)
+    )
 
 
-def _invalid(detail: str) -> ApiError:
+def _invalid(detail: str | Message) -> ApiError:
     return ApiError(400, "invalid_multipart", detail)
 
 
@@ -102,15 +105,16 @@ class _Form:
         try:
             self._parser.data_received(data)
         except UnicodeDecodeError:
-            detail = (
+            detail = _(
                 "a part's headers are not UTF-8: send the file name in UTF-8 "
                 "(or as filename*=UTF-8''... with percent-encoding)"
             )
             raise _invalid(detail) from None
         except (ParseFailedException, ValueError) as exc:  # the parser's own header parsing
-            raise _invalid(f"the multipart body cannot be read: {exc}") from None
+            raise _invalid(_("the multipart body cannot be read: {problem}", problem=exc)) from None
         if self.file.parts > 1:
-            raise ApiError(400, "too_many_files", f"send one file per upload in {FILE_FIELD!r}")
+            detail = _("send one file per upload in {field!r}", field=FILE_FIELD)
+            raise ApiError(400, "too_many_files", detail)
         if self.file.size > self._limit:
             raise _too_large(self._limit)
 
@@ -118,7 +122,7 @@ class _Form:
         """The body is over: it must have closed the form."""
         if not self.closed:
             raise ApiError(
-                400, "incomplete_upload", "the body ends before the form's closing boundary"
+                400, "incomplete_upload", _("the body ends before the form's closing boundary")
             )
 
 
@@ -134,7 +138,10 @@ async def receive_upload(
     On any refusal the partly written blob is removed.
     """
     if media_type(request.headers.get("content-type", "")) != MEDIA_TYPE:
-        detail = f"send the file as {MEDIA_TYPE} in a field named {FILE_FIELD!r}"
+        detail = _(
+            "send the file as {media_type} in a field named {field!r}",
+            media_type=MEDIA_TYPE, field=FILE_FIELD,
+        )  # fmt: skip
         raise ApiError(415, "unsupported_media_type", detail)
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit + _FORM_OVERHEAD:
@@ -149,15 +156,17 @@ async def receive_upload(
                 while form.file.pending:
                     yield form.file.pending.popleft()
         except ClientDisconnect:
-            raise ApiError(400, "incomplete_upload", "the client went away mid-upload") from None
+            detail = _("the client went away mid-upload")
+            raise ApiError(400, "incomplete_upload", detail) from None
         form.end()
 
     url, size = await storage.write(document_id, chunks())
     problem: ApiError | None = None
     if not form.file.parts:
-        problem = ApiError(422, "missing_file", f"the form has no file field {FILE_FIELD!r}")
+        detail = _("the form has no file field {field!r}", field=FILE_FIELD)
+        problem = ApiError(422, "missing_file", detail)
     elif size == 0:
-        problem = ApiError(422, "empty_file", "the file is empty")
+        problem = ApiError(422, "empty_file", _("the file is empty"))
     if problem is not None:
         with contextlib.suppress(FileNotFoundError):
             await storage.delete(url)

@@ -7,7 +7,9 @@ an address and a file; anyone who can publish it can name any. So the notifier t
   the document (which takes owner and file name from the gateway's upload alone),
 * the address from the owner's account (accounts' PostgreSQL, read only),
 
-and refuses an event the catalog contradicts: a document it has no upload of, another
+and mails in the language the catalog recorded from the upload (negotiated by the
+gateway from the client's Accept-Language; English if the entry has none). It
+refuses an event the catalog contradicts: a document it has no upload of, another
 owner, or an outcome the catalog has decided otherwise (a failure of a document that
 is ready, say). Only the reason and stage of a refusal or a failure are the event's own
 (the catalog records the same text from the same event).
@@ -21,6 +23,7 @@ from uuid import UUID
 from bus import BusNotStartedError
 from services.accounts import AccountsReader
 from services.catalog import CatalogEntry, CatalogEntryBase, Status
+from services.i18n import supported
 from services.notifier.templates import Kind
 
 OUTCOME: Final[dict[Kind, Status]] = {
@@ -110,3 +113,9 @@ def document_values(kind: Kind, entry: CatalogEntryBase) -> dict[str, Any]:
             "language": inspection.get("language"),
         }
     return values
+
+
+def locale_of(entry: CatalogEntryBase) -> str:
+    """The language to mail the owner in: the one the catalog recorded from the upload if
+    the notifier speaks it, else English (also for an entry recorded without one)."""
+    return supported(getattr(entry, "locale", None))

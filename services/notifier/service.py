@@ -19,7 +19,14 @@ from contracts import DocumentFailed, DocumentReady, NotificationSent, QuotaExce
 from services.catalog import CatalogEntry, CatalogEntryBase
 from services.notifier.config import NotifierSettings
 from services.notifier.mailer import Mailer, smtp_retry
-from services.notifier.owners import Owners, Records, RefusedEventError, document_values, verified
+from services.notifier.owners import (
+    Owners,
+    Records,
+    RefusedEventError,
+    document_values,
+    locale_of,
+    verified,
+)
 from services.notifier.templates import Kind, render
 
 log = logging.getLogger("services.notifier")
@@ -39,8 +46,9 @@ def create_service(
 ) -> Service:
     """The notifier: one mail per event to the address of the document owner's account.
 
-    The owner and the file come from the catalog's entry of the document, the address
-    from accounts; an event the catalog contradicts (no upload of the document, another
+    The owner, the file and the language come from the catalog's entry of the document
+    (the language the upload negotiated; English if it has none), the address from
+    accounts; an event the catalog contradicts (no upload of the document, another
     owner, another outcome) is refused and dead-lettered, and nothing is mailed (see
     :mod:`services.notifier.owners`). An event may reach the notifier before the catalog
     has recorded the upload: it waits up to ``config.catalog_wait`` seconds for it.
@@ -120,7 +128,8 @@ def create_service(
             )  # fmt: skip
             return
         values |= document_values(kind, entry)
-        subject, body = render(kind, document_id=document_id, **values)
+        locale = locale_of(entry)
+        subject, body = render(kind, locale=locale, document_id=document_id, **values)
         message_id = await mailer.send(
             recipient=recipient, subject=subject, body=body, event_id=envelope.id
         )

@@ -1,6 +1,9 @@
-"""The mail texts: one Jinja2 template per kind of notification, in ``templates/``.
+"""The mail texts: one Jinja2 template per kind of notification and language, in
+``templates/<language>/<kind>.txt`` (:data:`services.i18n.LOCALES`: English and German).
 
-Each template renders a ``Subject: …`` first line, then the plain-text body.
+Each template renders a ``Subject: …`` first line, then the plain-text body. A whole
+mail per language, rather than gettext fragments: a translator sees (and a reader
+checks) one complete letter, with its own word order and layout.
 """
 
 from __future__ import annotations
@@ -8,6 +11,8 @@ from __future__ import annotations
 from typing import Any, Final, Literal, get_args
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from services.i18n import DEFAULT_LOCALE, supported
 
 Kind = Literal["document_ready", "quota_exceeded", "document_failed"]
 KINDS: Final[tuple[Kind, ...]] = get_args(Kind)
@@ -29,8 +34,9 @@ environment = Environment(
 environment.filters["oneline"] = _oneline
 
 
-def render(kind: Kind, **values: Any) -> tuple[str, str]:
-    """The subject and body of a ``kind`` mail.
+def render(kind: Kind, *, locale: str = DEFAULT_LOCALE, **values: Any) -> tuple[str, str]:
+    """The subject and body of a ``kind`` mail, in ``locale`` (English for a language
+    the notifier does not speak; ``de-CH`` is German).
 
     Raises:
         ValueError: an unknown kind, or a template without its subject line.
@@ -39,9 +45,10 @@ def render(kind: Kind, **values: Any) -> tuple[str, str]:
     if kind not in KINDS:
         msg = f"no mail template {kind!r}; there are {', '.join(KINDS)}"
         raise ValueError(msg)
-    text = environment.get_template(f"{kind}.txt").render(**values)
+    name = f"{supported(locale)}/{kind}.txt"
+    text = environment.get_template(name).render(**values)
     first, _, body = text.partition("\n")
     if not first.startswith(_SUBJECT):
-        msg = f"template {kind}.txt must start with a '{_SUBJECT} …' line"
+        msg = f"template {name} must start with a '{_SUBJECT} …' line"
         raise ValueError(msg)
     return _oneline(first.removeprefix(_SUBJECT)), body.lstrip("\n")

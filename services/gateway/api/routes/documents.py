@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request, Response
 from sse_starlette import EventSourceResponse
 
 from contracts import DocumentUploaded
+from contracts.documents.uploaded import USER_AGENT_MAX_LENGTH
 from services.catalog import TERMINAL_STATUSES, find_document, list_documents
 from services.gateway.api.deps import GatewayDep, UserDep
 from services.gateway.api.responses import (
@@ -27,6 +28,7 @@ from services.gateway.errors import ApiError
 from services.gateway.state import Gateway
 from services.gateway.uploads import MEDIA_TYPE, receive_upload
 from services.gateway.views import Accepted, DocumentView
+from services.i18n import Message, _, negotiate
 
 router = APIRouter(
     prefix="/documents",
@@ -40,6 +42,24 @@ _UPLOAD_BODY = {
     "required": True,
     "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/DocumentUpload"}}},
 }
+
+
+def user_agent(request: Request) -> str | None:
+    """The client's ``User-Agent``, for the record: None if it sends none; one longer than
+    the contract takes keeps its first characters and ends in ``…`` (one character), so
+    that a reader sees it was cut."""
+    value = request.headers.get("user-agent", "").strip()
+    if len(value) > USER_AGENT_MAX_LENGTH:
+        value = value[: USER_AGENT_MAX_LENGTH - 1] + "…"
+    return value or None
+
+
+def _quota_refusal(used: int, limit: int, english: str) -> Message:
+    """Why the owner may upload no more: the documents used up, or (rarely, since nothing
+    is read yet) bytes already over the limit, in accounts' own words."""
+    if used + 1 > limit:
+        return _("document quota exhausted: {used} of {limit} used", used=used, limit=limit)
+    return Message(english)
 
 
 @router.post(
@@ -69,10 +89,17 @@ async def upload(
     pipeline (quota, inspection, catalog, mail) runs behind it. Quota is checked
     here only as far as it is known before the body is read (no documents left);
     ``accounts`` has the final word and may still reject the document.
+
+    The upload records the client's ``User-Agent`` (cut to 512 characters) and the
+    language negotiated from ``Accept-Language`` (English or German), in which the
+    owner is mailed.
     """
     quota = await gateway.accounts.quota(user.user_id)
     if quota is not None and not quota.allows(0):
-        raise ApiError(403, "quota_exceeded", quota.describe_refusal(0))
+        refusal = _quota_refusal(
+            quota.documents_used, quota.max_documents, quota.describe_refusal(0)
+        )
+        raise ApiError(403, "quota_exceeded", refusal)
     document_id = uuid4()
     received = await receive_upload(
         request, gateway.storage, document_id, limit=gateway.config.max_upload_bytes
@@ -84,12 +111,15 @@ async def upload(
                 document_id=document_id, owner=user.user_id, owner_email=user.email,
                 filename=received.filename, size_bytes=received.size,
                 content_type=received.declared_type, storage_url=received.url,
+                user_agent=user_agent(request),
+                locale=negotiate(request.headers.get("accept-language")),
             )
         )  # fmt: skip
     except Exception as exc:
         await gateway.forget_upload(document_id)
         await gateway.storage.delete(received.url)
-        raise ApiError(503, "bus_unavailable", f"the upload could not be announced: {exc}") from exc
+        detail = _("the upload could not be announced: {problem}", problem=exc)
+        raise ApiError(503, "bus_unavailable", detail) from exc
     location = str(request.url_for("get_document", document_id=str(document_id)).path)
     response.headers["Location"] = location
     return Accepted(document_id=document_id, location=location)
@@ -101,7 +131,7 @@ async def _view(gateway: Gateway, document_id: UUID, owner: str) -> DocumentView
         return DocumentView.of(entry)
     filename = await gateway.pending_upload(document_id, owner)
     if filename is None:
-        raise ApiError(404, "not_found", f"no document {document_id}")
+        raise ApiError(404, "not_found", _("no document {document_id}", document_id=document_id))
     return DocumentView(id=document_id, status="uploaded", filename=filename)
 
 
