@@ -26,6 +26,10 @@ config and replay topics, publishes any event."""
 DYNSEC_ADMIN = "dynsec-admin"
 """Changes the broker's users and roles (Mosquitto's dynamic security plugin); nothing else."""
 
+OPS_READONLY = "ops-readonly"
+"""The web console's read-only login (``bus console``): sees what ``ops`` sees there, may
+change nothing. Not a broker identity: the broker never hears of it."""
+
 
 @dataclass(frozen=True, slots=True)
 class Credential:
@@ -79,6 +83,15 @@ class CredentialStore:
         return self._read(self.root / "outside" / f"{name}.json")
 
     # -- writing ------------------------------------------------------------
+
+    def ensure_identity(self, name: str) -> Credential:
+        """The identity ``name`` (user name ``name``), its password generated on first use."""
+        existing = self.identity(name)
+        if existing is not None:
+            return existing
+        credential = Credential(name, new_password())
+        self._write(self.root / f"{name}.json", {"username": name, "password": credential.password})
+        return credential
 
     def ensure_service(self, scoped: str) -> str:
         """The service's password, generated on first use."""

@@ -3,6 +3,7 @@
 import typer
 
 from bus.tools.cli.config import app as config_app
+from bus.tools.cli.console import console_command
 from bus.tools.cli.contracts import contracts_command
 from bus.tools.cli.credentials import app as credentials_app
 from bus.tools.cli.dlq import app as dlq_app
@@ -35,6 +36,7 @@ app.command("services")(services_command)
 app.command("graph")(graph_command)
 app.command("trace")(trace_command)
 app.command("docs")(docs_command)
+app.command("console")(console_command)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(new_app, name="new")
 app.add_typer(config_app, name="config")

@@ -1,0 +1,98 @@
+"""The console's web application: the pages, the live followers, the login in front."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, HTTPException, Request, status
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from bus.deadletters import StoredDeadLetter
+from bus.mongo import connect_mongo, release_mongo
+from bus.service import Service
+from bus.settings import BusSettings
+from bus.tools.console.auth import NotLoggedInError, SessionDep, Sessions, Users
+from bus.tools.console.live import Presences, Traffic
+from bus.tools.console.pages import config, deadletters, flow, login, services
+from bus.tools.console.templating import HERE
+
+SECURITY_HEADERS = {
+    # Scripts and styles only from the console itself; inline styles for the SVG markers.
+    "content-security-policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "cache-control": "no-store",
+}
+
+
+def create_app(settings: BusSettings, users: Users, *, targets: Iterable[Service] = ()) -> FastAPI:
+    """The console for the deployment ``settings`` names (broker, namespace, stores).
+
+    Args:
+        settings: Where to look: the broker (presences, traffic, config) and MongoDB
+            (dead letters).
+        users: The logins it accepts (:meth:`Users.from_store`).
+        targets: Services whose declarations are here (not started): their settings
+            models check what the config page sets.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await connect_mongo(settings.mongo_url, [StoredDeadLetter])
+        tasks = [
+            asyncio.create_task(app.state.presences.follow(settings)),
+            asyncio.create_task(app.state.traffic.follow(settings)),
+        ]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await release_mongo(settings.mongo_url)
+
+    app = FastAPI(title="Chorus console", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)  # fmt: skip
+    app.state.settings = settings
+    app.state.users = users
+    app.state.sessions = Sessions()
+    app.state.presences = Presences()
+    app.state.traffic = Traffic()
+    app.state.targets = {t.name: t for t in targets}
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    for area in (login, services, deadletters, config, flow):
+        app.include_router(area.router)
+
+    @app.get("/")
+    async def home(session: SessionDep) -> Response:
+        return RedirectResponse("/services", status.HTTP_303_SEE_OTHER)
+
+    @app.exception_handler(NotLoggedInError)
+    async def not_logged_in(request: Request, _: Exception) -> Response:
+        if request.method == "GET":
+            return RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
+        return PlainTextResponse("log in first", status.HTTP_401_UNAUTHORIZED)
+
+    @app.exception_handler(HTTPException)
+    async def refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return PlainTextResponse(str(exc.detail), exc.status_code)
+
+    @app.middleware("http")
+    async def headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    return app

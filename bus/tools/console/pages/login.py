@@ -1,0 +1,48 @@
+"""Logging in and out."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from bus.tools.console.auth import COOKIE, Sessions, Users
+from bus.tools.console.csrf import same_origin
+from bus.tools.console.forms import Fields, field
+from bus.tools.console.templating import page
+
+router = APIRouter()
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(request: Request) -> HTMLResponse:
+    return page(request, "login.html")
+
+
+@router.post("/login")
+async def login(request: Request, fields: Fields) -> Response:
+    """Open a session for a known login; a wrong one gets the form again, with 401."""
+    if not same_origin(request):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "cross-origin request refused")
+    username, password = field(fields, "username"), field(fields, "password")
+    users: Users = request.app.state.users
+    role = users.check(username, password)
+    if role is None:
+        return page(request, "login.html", status.HTTP_401_UNAUTHORIZED,
+                    error="wrong user name or password", username=username)  # fmt: skip
+    sessions: Sessions = request.app.state.sessions
+    session = sessions.open(username, role)
+    response = RedirectResponse("/", status.HTTP_303_SEE_OTHER)
+    response.set_cookie(
+        COOKIE, session.token, max_age=int(sessions.lifetime), httponly=True,
+        samesite="strict", secure=request.url.scheme == "https", path="/",
+    )  # fmt: skip
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    sessions: Sessions = request.app.state.sessions
+    sessions.close(request.cookies.get(COOKIE))
+    response = RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
+    response.delete_cookie(COOKIE, path="/")
+    return response

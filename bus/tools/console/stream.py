@@ -1,0 +1,30 @@
+"""Live updates: a page's parts re-rendered on the server and sent by Server-Sent Events."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from fastapi import Request
+from sse_starlette.sse import EventSourceResponse
+
+TICK = 1.0
+"""Seconds between two renderings of a live part."""
+
+
+def live(
+    request: Request, render: Callable[[], Awaitable[str]], *, every: float = TICK
+) -> EventSourceResponse:
+    """An event stream sending ``render()`` as an ``update`` event at once, then each
+    time it changes (checked every ``every`` seconds), until the browser leaves."""
+
+    async def updates() -> AsyncIterator[dict[str, str]]:
+        last = None
+        while not await request.is_disconnected():
+            html = await render()
+            if html != last:
+                yield {"event": "update", "data": html}
+                last = html
+            await asyncio.sleep(every)
+
+    return EventSourceResponse(updates(), ping=15)
