@@ -175,6 +175,8 @@ PublishRefusedError = zmqtt.MQTTPublishError
 SubscribeRefusedError = zmqtt.MQTTSubscribeError
 """The broker refused a subscription (``failures``: filter -> reason code)."""
 
+QOS0 = zmqtt.QoS.AT_MOST_ONCE
+
 NO_MATCHING_SUBSCRIBERS = 0x10
 """The MQTT 5 PUBACK reason code of a publish that no subscription matched."""
 

@@ -1,6 +1,6 @@
 """Asking: ``await service.request(query, timeout=2.0)`` and the reply subscription behind it.
 
-Each connection that asks holds one QoS 1 subscription on its private reply topic,
+Each connection that asks holds one subscription (QoS 0, see below) on its private reply topic,
 ``chorus/replies/<client id>``, taken at the first request and kept until :meth:`stop`.
 Each request gets a fresh random Correlation Data, and a future keyed by it that the
 reply completes. See :mod:`bus.requests.wire` for what travels.
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 from bus._internal.infra import cancel
 from bus._internal.mqtt import (
     MQTT_ERRORS,
-    QOS1,
+    QOS0,
     Client,
     Message,
     PublishRefusedError,
@@ -134,7 +134,9 @@ class Requester:
             if self._client is client and self._listener is not None:
                 return
             await self.stop()  # a new connection (the replica restarted): subscribe on it
-            subscription = client.subscribe(self.reply_topic, qos=QOS1)
+            # QoS 0 to us (the responder publishes at QoS 1): a reply must not wait behind
+            # the replica's backlog of unacknowledged events in the broker's in-flight window.
+            subscription = client.subscribe(self.reply_topic, qos=QOS0)
             try:
                 await subscription.start()
             except SubscribeRefusedError:

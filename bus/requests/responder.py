@@ -1,9 +1,11 @@
 """Answering queries: ``@service.responds(QueryType)`` and the subscription that runs it.
 
 Every replica of the answering service joins ``$share/<service>/queries/…/v<n>``, so one
-replica answers each query. The query is acknowledged when it arrives, not after the
-answer: a query is not a fact, and one that is lost with its replica ends in the
-requester's timeout rather than in a late answer. The reply goes out at QoS 1 on the
+replica answers each query. Queries reach it at QoS 0 (they are published at QoS 1, so
+the requester still hears 0x10 when nobody subscribes): a query is not a fact, it must
+not wait behind the replica's backlog of unacknowledged events, the broker keeps none for
+a replica that is gone, and one lost with its replica ends in the requester's timeout
+rather than in a late answer. The reply goes out at QoS 1 on the
 query's Response Topic with its Correlation Data (:mod:`bus.requests.wire`). An answer
 that raises becomes an error reply, never a retry or a dead letter; nothing is
 deduplicated, so a query sent twice is answered twice: answers must only read.
@@ -24,7 +26,7 @@ from opentelemetry.trace import StatusCode
 from bus._internal.infra import cancel
 from bus._internal.mqtt import (
     MQTT_ERRORS,
-    QOS1,
+    QOS0,
     Client,
     Message,
     SubscribeRefusedError,
@@ -123,7 +125,9 @@ class Responder:
         """
         for answer in self.answers:
             topic = f"$share/{self.service}/{self.settings.wire_topic(answer.topic)}"
-            subscription = self.client.subscribe(topic, qos=QOS1)
+            # QoS 0 to us, as replies to requesters: a query must not wait behind the
+            # replica's backlog of events, and one for a replica that is gone is not kept.
+            subscription = self.client.subscribe(topic, qos=QOS0)
             try:
                 await subscription.start()
             except SubscribeRefusedError:

@@ -29,7 +29,7 @@ from bus import (
     Service,
 )
 from bus._internal.broker import make_broker
-from bus._internal.mqtt import QOS1, connected_client, publish_v5
+from bus._internal.mqtt import QOS0, connected_client, publish_v5
 from bus.journal import latest
 from bus.requests import Requester
 from bus.requests.wire import ERROR_CONTENT_TYPE, REPLIES_TOPIC
@@ -267,7 +267,7 @@ async def test_a_dead_responders_session_takes_the_query_which_expires_unanswere
     group = f"$share/{name}/{settings.wire_topic(QuotaLeft.query.topic)}"
     client_id = settings.client_id(name, "9")
     dead = make_broker(settings, client_id=client_id, persistent=True, reconnect=False)
-    await (await dead.connect()).subscribe(group, qos=QOS1).start()
+    await (await dead.connect()).subscribe(group, qos=QOS0).start()  # as a responder does
     await dead.stop()  # gone without unsubscribing, as a killed process
     asker = await requester(settings, services, unique("gateway"))
 
@@ -278,7 +278,7 @@ async def test_a_dead_responders_session_takes_the_query_which_expires_unanswere
     back = make_broker(settings, client_id=client_id, persistent=True, reconnect=False)
     try:
         client = await back.connect()
-        async with client.subscribe(group, qos=QOS1) as resumed:
+        async with client.subscribe(group, qos=QOS0) as resumed:
             async with connected_client(settings) as ops:  # a query that does not expire
                 topic, marker = settings.wire_topic(QuotaLeft.query.topic), b'{"user_id": "marker"}'
                 await publish_v5(ops, topic, marker, content_type="application/json")
@@ -352,3 +352,62 @@ async def test_a_request_on_a_closed_connection_says_so(settings: BusSettings) -
     requester = Requester(settings, "closed-1")
     with pytest.raises(RequestError, match=r"cannot read replies on .*chorus/replies/closed-1"):
         await requester.request(client, QuotaLeft(user_id="1"))
+
+
+async def test_a_reply_does_not_wait_behind_the_requesters_backlog_of_events(
+    settings: BusSettings, services: list[Service], unique: Callable[[str], str]
+) -> None:
+    """The asker holds 300 unacknowledged events (its handler is stuck): more than the
+    broker's in-flight window (max_inflight_messages 100). Its reply still comes."""
+    await responder(settings, services, unique("accounts"))
+    asker = Service(unique("gateway"), settings=settings, asks=[QuotaLeft])
+    release = asyncio.Event()
+    taken: list[str] = []
+
+    @asker.on(DocumentUploaded)
+    async def stuck(event: DocumentUploaded) -> None:
+        taken.append(event.filename)
+        await release.wait()
+
+    services.append(asker)
+    await asker.start()
+    plain = settings.model_copy(update={"journal_first": False})
+    async with Publisher(settings=plain) as publisher:
+        for n in range(300):
+            await publisher.publish(uploaded(n))
+    await eventually(lambda: len(taken) == 1, what="the handler to be stuck on the first event")
+    try:
+        assert await asker.request(QuotaLeft(user_id="6"), timeout=5) == left(6)
+    finally:
+        release.set()
+
+
+async def test_a_query_does_not_wait_behind_the_responders_backlog_of_events(
+    settings: BusSettings, services: list[Service], unique: Callable[[str], str]
+) -> None:
+    """The responder holds 300 unacknowledged events (its handler is stuck). It answers."""
+    answering = Service(unique("accounts"), settings=settings)
+    release = asyncio.Event()
+    taken: list[str] = []
+
+    @answering.on(DocumentUploaded)
+    async def stuck(event: DocumentUploaded) -> None:
+        taken.append(event.filename)
+        await release.wait()
+
+    @answering.responds(QuotaLeft)
+    async def quota_left(query: QuotaLeft) -> QuotaLeftReply:
+        return left(int(query.user_id))
+
+    services.append(answering)
+    await answering.start()
+    asker = await requester(settings, services, unique("gateway"))
+    plain = settings.model_copy(update={"journal_first": False})
+    async with Publisher(settings=plain) as publisher:
+        for n in range(300):
+            await publisher.publish(uploaded(n))
+    await eventually(lambda: len(taken) == 1, what="the handler to be stuck on the first event")
+    try:
+        assert await asker.request(QuotaLeft(user_id="8"), timeout=5) == left(8)
+    finally:
+        release.set()
