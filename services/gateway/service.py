@@ -1,7 +1,7 @@
 """The gateway: the external HTTP API of the document-intake pipeline.
 
 Consumes: QuotaExceeded, DocumentFailed (to delete the stored bytes).
-Produces: DocumentUploaded, DocumentContentDeleted.
+Produces: DocumentUploaded, DocumentContentDeleted, ExportRequested.
 
 It deletes only bytes it stored, for the document the event names, and never those of
 a document the catalog has as ready (see ``discard`` in :func:`create_service`).
@@ -14,9 +14,16 @@ from uuid import UUID
 
 from bus import BusSettings, Service
 from bus.http import HttpServer
-from contracts import DocumentContentDeleted, DocumentFailed, DocumentUploaded, QuotaExceeded
+from contracts import (
+    DocumentContentDeleted,
+    DocumentFailed,
+    DocumentUploaded,
+    ExportRequested,
+    QuotaExceeded,
+)
 from services.accounts import AccountsReader
 from services.catalog import CatalogEntry
+from services.exporter import ExportRecord
 from services.gateway.api import create_app
 from services.gateway.api.protocol import GatewayHttpProtocol
 from services.gateway.config import GatewaySettings
@@ -41,14 +48,15 @@ def create_service(
     storage: BlobStorage | None = None,
 ) -> GatewayService:
     """The gateway: HTTP on ``config.host:port`` once the bus is connected; it reads the
-    catalog's read model (MongoDB) and the accounts' keys and quotas (PostgreSQL)."""
+    catalog's and the exporter's read models (MongoDB) and the accounts' keys and quotas
+    (PostgreSQL)."""
     config = config or GatewaySettings()
     blobs = storage or open_storage()
     service = GatewayService(
         name,
         settings=settings,
-        documents=[CatalogEntry],
-        produces=[DocumentUploaded, DocumentContentDeleted],
+        documents=[CatalogEntry, ExportRecord],
+        produces=[DocumentUploaded, DocumentContentDeleted, ExportRequested],
     )
 
     async def discard(document_id: UUID, url: str, reason: str) -> None:

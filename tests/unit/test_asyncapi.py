@@ -31,7 +31,7 @@ REFERENCE_CONTRACTS: list[type[Event]] = [
 ]
 """The contracts package's events (other tests register more in this process)."""
 
-FLOW_ORDER = ["gateway", "accounts", "inspector", "catalog", "notifier", "journal"]
+FLOW_ORDER = ["gateway", "accounts", "inspector", "catalog", "notifier", "exporter", "journal"]
 """The order ``docs/`` was generated in (as in test_graph.py)."""
 
 

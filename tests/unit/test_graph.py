@@ -28,6 +28,10 @@ from contracts import (
     DocumentReady,
     DocumentUploaded,
     Event,
+    ExportExpired,
+    ExportFailed,
+    ExportReady,
+    ExportRequested,
     JobFailed,
     JobProgressed,
     JobSucceeded,
@@ -40,7 +44,7 @@ from tests.helpers import bus
 
 ROOT = Path(__file__).resolve().parents[2]
 
-FLOW_ORDER = ["gateway", "accounts", "inspector", "catalog", "notifier", "journal"]
+FLOW_ORDER = ["gateway", "accounts", "inspector", "catalog", "notifier", "exporter", "journal"]
 """The reference services in the order a document flows through them: the order
 ``docs/graph.mmd`` declares them in, so that Mermaid lays the flow out left to right."""
 
@@ -55,7 +59,7 @@ def consumes(service: str, *events: type[Event]) -> set[Edge]:
 
 # Written out by hand from the services' docstrings and the README's table.
 REFERENCE_EDGES = (
-    produces("gateway", DocumentUploaded, DocumentContentDeleted)
+    produces("gateway", DocumentUploaded, DocumentContentDeleted, ExportRequested)
     | consumes("gateway", QuotaExceeded, DocumentFailed)
     | consumes("accounts", DocumentUploaded, DocumentFailed)
     | produces("accounts", QuotaReserved, QuotaExceeded, QuotaReleased)
@@ -78,6 +82,9 @@ REFERENCE_EDGES = (
     | produces("catalog", DocumentReady)
     | consumes("notifier", DocumentReady, QuotaExceeded, DocumentFailed)
     | produces("notifier", NotificationSent)
+    | consumes("exporter", ExportRequested)
+    | produces("exporter", ExportReady, ExportFailed, ExportExpired)
+    | produces("exporter", JobProgressed, JobSucceeded, JobFailed)  # its job and its purge
     | {Edge("journal", "consumes", EVERY_EVENT)}
 )
 
@@ -91,9 +98,9 @@ def test_the_reference_graph_has_exactly_its_real_edges(reference: Graph) -> Non
     assert len(reference.edges) == len(set(reference.edges))
     assert set(reference.edges) == REFERENCE_EDGES
     assert [s.name for s in reference.services] == [
-        "journal", "accounts", "inspector", "catalog", "notifier", "gateway",
+        "journal", "accounts", "inspector", "catalog", "notifier", "exporter", "gateway",
     ]  # fmt: skip
-    assert len(reference.events) == 12
+    assert len(reference.events) == 16
 
 
 def test_the_journal_is_one_edge_from_every_event(reference: Graph) -> None:
@@ -107,18 +114,32 @@ def test_job_events_come_from_the_services_with_jobs(reference: Graph) -> None:
     assert inspector.jobs == ("inspect_document",)
     accounts = next(s for s in reference.services if s.name == "accounts")
     assert accounts.jobs == ("reconcile_quotas",)  # a scheduled job
+    exporter = next(s for s in reference.services if s.name == "exporter")
+    assert exporter.jobs == ("write_export", "purge_expired_exports")
     for event in (JobProgressed, JobSucceeded, JobFailed):
-        assert reference.producers(event.contract.type) == ["accounts", "inspector"]
+        assert reference.producers(event.contract.type) == ["accounts", "inspector", "exporter"]
 
 
 def test_the_reference_gaps_are_the_events_only_the_journal_records(reference: Graph) -> None:
-    assert reference.unconsumed == ["jobs.failed.v1", "jobs.succeeded.v1", "notifications.sent.v1"]
+    assert reference.unconsumed == [
+        "exports.expired.v1", "exports.failed.v1", "exports.ready.v1",
+        "jobs.failed.v1", "jobs.succeeded.v1", "notifications.sent.v1",
+    ]  # fmt: skip
     assert reference.unproduced == []
     assert reference.warnings() == [
-        "jobs.failed.v1 (JobFailed) is produced by accounts, inspector but no service handles"
-        " it (only journal records it)",
-        "jobs.succeeded.v1 (JobSucceeded) is produced by accounts, inspector but no service"
-        " handles it (only journal records it)",
+        *(
+            f"exports.{name}.v1 ({kind}) is produced by exporter but no service handles it"
+            " (only journal records it)"
+            for name, kind in [
+                ("expired", "ExportExpired"),
+                ("failed", "ExportFailed"),
+                ("ready", "ExportReady"),
+            ]
+        ),
+        "jobs.failed.v1 (JobFailed) is produced by accounts, inspector, exporter but no"
+        " service handles it (only journal records it)",
+        "jobs.succeeded.v1 (JobSucceeded) is produced by accounts, inspector, exporter but no"
+        " service handles it (only journal records it)",
         "notifications.sent.v1 (NotificationSent) is produced by notifier but no service"
         " handles it (only journal records it)",
     ]
@@ -199,7 +220,8 @@ def test_mermaid_is_a_flowchart_with_one_arrow_per_edge(reference: Graph) -> Non
     assert "  ev_documents_uploaded_v1 --> svc_accounts" in lines
     assert "  every_event -.-> svc_journal" in lines
     assert (
-        "  class ev_jobs_failed_v1,ev_jobs_succeeded_v1,ev_notifications_sent_v1 warning" in lines
+        "  class ev_exports_expired_v1,ev_exports_failed_v1,ev_exports_ready_v1,"
+        "ev_jobs_failed_v1,ev_jobs_succeeded_v1,ev_notifications_sent_v1 warning" in lines
     )
 
 
@@ -232,7 +254,7 @@ def test_dot_is_a_digraph_with_one_edge_per_declaration(reference: Graph) -> Non
     assert '  "service:gateway" -> "event:documents.uploaded.v1";' in edges
     assert '  "event:*" -> "service:journal" [style=dotted];' in edges
     flagged = [line for line in edges if "dashed" in line]
-    assert len(flagged) == 5  # the producers' edges to the three unconsumed events
+    assert len(flagged) == 10  # the producers' edges to the six unconsumed events
 
 
 def test_dot_marks_the_gaps() -> None:
@@ -248,7 +270,7 @@ def test_the_svg_is_well_formed_and_draws_every_node_and_edge(reference: Graph) 
     ns = {"s": "http://www.w3.org/2000/svg"}
     paths = svg.findall("s:path", ns)
     assert len(paths) == len(reference.edges)
-    assert sum("warning" in (p.get("class") or "") for p in paths) == 5
+    assert sum("warning" in (p.get("class") or "") for p in paths) == 10
     texts = {t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")}
     assert {e.name for e in reference.events} <= texts
     assert {s.name for s in reference.services} <= texts

@@ -11,7 +11,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.trace import Span
 
 from bus.tracing import SERVICE_ATTRIBUTE
-from services.gateway.api.routes import auth, documents, health
+from services.gateway.api.routes import auth, documents, exports, health
 from services.gateway.api.throttle import KeyAttempts
 from services.gateway.errors import Error, install_error_handlers
 from services.gateway.state import Gateway
@@ -39,7 +39,7 @@ def build_app() -> FastAPI:
     )
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_SIZE)
     install_error_handlers(app)
-    for module in (auth, documents, health):
+    for module in (auth, documents, exports, health):
         app.include_router(module.router)
 
     def openapi() -> dict[str, Any]:
