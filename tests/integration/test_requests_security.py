@@ -13,14 +13,19 @@ import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
+import aiomqtt
 import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from bus import BusSettings, NoResponderError, RequestNotAllowedError, Service
 from bus._internal.mqtt import MQTT_ERRORS, QOS1, Client, connected_client, publish_v5
 from bus.requests.wire import REPLIES_TOPIC
 from bus.security import DYNSEC_ADMIN, OPS, Credential, CredentialStore
-from bus.security.apply import apply
+from bus.security.apply import add_outside, apply
 from bus.security.dynsec import DynSec
 from contracts import QuotaLeft, QuotaLeftReply, QuotaReserved
 
@@ -70,6 +75,8 @@ async def cast(
         dynsec = DynSec(client)
         for rule in rules:
             await dynsec.remove(rule.role, rule.client_ids)
+        for entry in CredentialStore(folder).outside():
+            await dynsec.remove(f"outside:{secured.scoped(entry['name'])}", entry["client_ids"])
 
 
 def login(settings: BusSettings, service: Service, instance: str = "0") -> Credential:
@@ -193,3 +200,41 @@ async def test_a_forged_response_topic_gets_no_reply(cast: Cast) -> None:
         async with asyncio.timeout(10):
             first = await seen.get_message()
     assert first.topic == honest
+
+
+async def test_an_outside_team_asks_from_a_plain_mqtt5_client_and_reads_only_its_replies(
+    cast: Cast,
+) -> None:
+    """A team in another language, with its own login (``asks`` in its entry): aiomqtt,
+    Response Topic and Correlation Data, no Chorus code."""
+    settings, wire = cast.settings, cast.settings.wire_topic
+    await cast.answerer.start()
+    entry = await add_outside(settings, "partner", produces=[], consumes=[], replicas=1,
+                              asks=[QuotaLeft.query.type])  # fmt: skip
+    client_id, password = entry["client_ids"][0], entry["password"]
+    reply_topic = wire(REPLIES_TOPIC.format(client_id=client_id))
+    url = urlsplit(settings.mqtt_url)
+    async with aiomqtt.Client(
+        url.hostname or "localhost", url.port or 1883, identifier=client_id, username=client_id,
+        password=password, protocol=aiomqtt.ProtocolVersion.V5,
+    ) as client:  # fmt: skip
+        await client.subscribe(reply_topic, qos=0)
+        properties: Any = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        properties.ResponseTopic = reply_topic
+        properties.CorrelationData = b"partner-1"
+        properties.ContentType = "application/json"
+        await client.publish(wire(QUERY), b'{"user_id": "1"}', qos=1, properties=properties)
+        async with asyncio.timeout(10):
+            message = await anext(aiter(client.messages))
+    props: Any = message.properties
+    assert props.CorrelationData == b"partner-1"
+    assert QuotaLeftReply.model_validate_json(message.payload) == ANSWER
+
+    partner = Credential(client_id, password)
+    asker_replies = wire(REPLIES_TOPIC.format(client_id=settings.client_id(cast.asker.name, "0")))
+    async with connected_client(settings, credential=partner, client_id=client_id) as raw:
+        assert await refused(subscribe(raw, asker_replies))
+        assert await refused(subscribe(raw, wire(REPLIES_TOPIC.format(client_id="+"))))
+        assert await refused(subscribe(raw, f"$share/{cast.answerer.name}/{wire(QUERY)}"))
+        assert await refused(forge(raw, asker_replies))
+        assert not await refused(subscribe(raw, reply_topic))
