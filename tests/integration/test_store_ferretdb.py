@@ -3,7 +3,7 @@
 A private stack (its own folder, ports and credentials folder, so that nothing of the
 developer's stack is touched) that was made when FerretDB ran on SQLite: ``up`` moves
 FerretDB to its PostgreSQL backend, copies the old data into it, keeps logins required,
-and a second ``up`` changes nothing. The stack is stopped whatever happens.
+and a second ``up`` changes nothing. The stack is stopped and deleted whatever happens.
 """
 
 from __future__ import annotations
@@ -91,7 +91,9 @@ class Stack:
 def stack(tmp_path: Path) -> Iterator[Stack]:
     made = Stack(tmp_path)
     yield made
-    subprocess.run(["bash", str(STACK), "down"], env=made.env(), capture_output=True, check=False)
+    # reset: down, and delete the data, which may live outside tmp_path (PostgreSQL's
+    # cluster goes to the postgres user's home when it cannot reach tmp_path).
+    subprocess.run(["bash", str(STACK), "reset"], env=made.env(), capture_output=True, check=False)
 
 
 def seed_sqlite(stack: Stack, password: str) -> list[dict[str, Any]]:
