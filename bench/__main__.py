@@ -257,10 +257,15 @@ async def run(args: argparse.Namespace) -> None:
             for index, name in enumerate(args.steps):
                 status.update(f"bench: {name}…")
                 began = time.perf_counter()
-                steps[name] = {**await plan[name](), "when": started}
+                try:
+                    steps[name] = {**await plan[name](), "when": started}
+                except Exception as exc:
+                    steps[name] = {"error": f"{type(exc).__name__}: {exc}", "when": started}
+                    console.print(f"[red]✗ {name}: {steps[name]['error']}[/]")
+                else:
+                    console.print(f"[green]✓[/] {name} in {time.perf_counter() - began:.0f} s")
                 if index == last_loaded:
                     await preload_stack.aclose()
-                console.print(f"[green]✓[/] {name} in {time.perf_counter() - began:.0f} s")
             status.update("bench: cleaning up…")
     results: dict[str, Any] = {
         "when": started,

@@ -28,10 +28,12 @@ import json
 import logging
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -306,8 +308,9 @@ def child_env(settings: BusSettings, **extra: str) -> dict[str, str]:
 class ConsumerProcess:
     """A consumer child process and its latest count."""
 
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, errors: Path) -> None:
         self.process = process
+        self.errors = errors
         self.count = 0
         self._replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._reader = asyncio.create_task(self._read())
@@ -317,15 +320,22 @@ class ConsumerProcess:
         cls, kind: str, name: str, env: dict[str, str], *, latency: bool = False
     ) -> ConsumerProcess:
         """Start a child and wait until it has imported everything."""
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.consumers", kind, name,
-            *(["--latency"] if latency else []),
-            env={**os.environ, **env}, stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-            limit=2**24,
-        )  # fmt: skip
-        child = cls(process)
-        await child._reply(within=120)
+        stderr, errors = tempfile.mkstemp(prefix="chorus-bench-consumer-", suffix=".log")
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bench.consumers", kind, name,
+                *(["--latency"] if latency else []),
+                env={**os.environ, **env}, stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE, stderr=stderr, limit=2**24,
+            )  # fmt: skip
+        finally:
+            os.close(stderr)
+        child = cls(process, Path(errors))
+        try:
+            await child._reply(within=120)
+        except BaseException:
+            child.kill()
+            raise
         return child
 
     async def _read(self) -> None:
@@ -344,7 +354,8 @@ class ConsumerProcess:
     async def _reply(self, within: float) -> dict[str, Any]:
         reply = await asyncio.wait_for(self._replies.get(), timeout=within)
         if "error" in reply:
-            raise RuntimeError(f"consumer process: {reply['error']}")
+            said = self.errors.read_text(errors="replace").strip()[-2000:]
+            raise RuntimeError(f"consumer process: {reply['error']}: {said}")
         return reply
 
     async def command(self, command: str, within: float = 120) -> dict[str, Any]:
@@ -364,8 +375,10 @@ class ConsumerProcess:
             self._reader.cancel()
 
     def kill(self) -> None:
+        """End the process if it still runs, and forget what it printed."""
         if self.process.returncode is None:
             self.process.kill()
+        self.errors.unlink(missing_ok=True)
 
 
 async def wait_for(check: Callable[[], bool | Awaitable[bool]], within: float) -> bool:
