@@ -23,6 +23,8 @@ def is_system_topic(topic: str) -> bool:
 # -- topics under the reserved root ---------------------------------------
 
 DEAD_LETTER_TOPIC: Final = f"{SYSTEM_ROOT}/deadletters/{{service}}"
+REPLIES_TOPIC: Final = f"{SYSTEM_ROOT}/replies/{{client_id}}"
+"""A requester's reply topic: one per connection (request/reply, :mod:`bus.requests`)."""
 """Where a service announces each dead letter (also stored in MongoDB)."""
 
 REPLAY_TOPIC: Final = f"{SYSTEM_ROOT}/replay/{{service}}"

@@ -6,11 +6,11 @@ Presence, the broker's rules and the producer map take this, not the whole ``Ser
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from bus.settings import BusSettings
-    from contracts import Event
+    from contracts import Event, Query
 
 
 class Declared(Protocol):
@@ -32,3 +32,9 @@ class Declared(Protocol):
 
     @property
     def job_names(self) -> Sequence[str]: ...
+
+    @property
+    def asks(self) -> Sequence[type[Query[Any]]]: ...
+
+    @property
+    def answers(self) -> Sequence[type[Query[Any]]]: ...

@@ -25,6 +25,7 @@ from bus._internal.mqtt import (
     Subscription,
     publish_v5,
 )
+from bus.constants import REPLIES_TOPIC
 from bus.requests import spans, wire
 from bus.requests.errors import (
     NoResponderError,
@@ -58,7 +59,7 @@ class Requester:
             raise ValueError(f"a requester needs a plain client id, got {client_id!r}")
         self.settings = settings
         self.service = service
-        self.reply_topic = settings.wire_topic(wire.REPLIES_TOPIC.format(client_id=client_id))
+        self.reply_topic = settings.wire_topic(REPLIES_TOPIC.format(client_id=client_id))
         self._client: Client | None = None
         self._subscription: Subscription | None = None
         self._listener: asyncio.Task[None] | None = None

@@ -33,6 +33,7 @@ from bus._internal.mqtt import (
     Subscription,
     publish_v5,
 )
+from bus.constants import REPLIES_TOPIC
 from bus.requests import spans, wire
 from bus.requests.errors import RequestFailedError
 from contracts.query import Query, Reply
@@ -113,7 +114,7 @@ class Responder:
         self._subscriptions: list[Subscription] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._inflight: set[asyncio.Task[None]] = set()
-        self._replies = settings.wire_topic(wire.REPLIES_TOPIC.format(client_id=""))
+        self._replies = settings.wire_topic(REPLIES_TOPIC.format(client_id=""))
 
     async def start(self) -> None:
         """Subscribe to each query through the service's shared group.

@@ -26,12 +26,8 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
-from bus.constants import SYSTEM_ROOT
 from bus.requests.errors import RequestFailedError
 from contracts.query import Query, Reply
-
-REPLIES_TOPIC: Final = f"{SYSTEM_ROOT}/replies/{{client_id}}"
-"""A requester's private reply topic: only its own identity may subscribe to it."""
 
 REPLY_CONTENT_TYPE: Final = "application/json"
 ERROR_CONTENT_TYPE: Final = "application/vnd.chorus.error+json"

@@ -27,6 +27,7 @@ from bus.constants import (
     PRESENCE_TOPIC,
     PRODUCERS_TOPIC,
     REPLAY_TOPIC,
+    REPLIES_TOPIC,
     SYSTEM_ROOT,
 )
 
@@ -34,10 +35,6 @@ if TYPE_CHECKING:
     from bus.declared import Declared
     from bus.settings import BusSettings
     from contracts import Event, Query
-
-REPLIES = f"{SYSTEM_ROOT}/replies/{{client_id}}"
-"""A requester's reply topic (``bus.requests.wire.REPLIES_TOPIC``; the runtime is not
-imported here)."""
 
 AclType = Literal["publishClientSend", "publishClientReceive", "subscribePattern"]
 
@@ -127,12 +124,11 @@ def service_rules(service: Declared, settings: BusSettings, *, replicas: int = 1
 
 
 def _queries(service: Declared) -> tuple[list[type[Query[Any]]], list[type[Query[Any]]]]:
-    # Declared does not name them (yet): a bus.Service has both, other declarations none.
-    return list(getattr(service, "asks", ())), list(getattr(service, "answers", ()))
+    return list(service.asks), list(service.answers)
 
 
 def _reply_topics(settings: BusSettings, client_ids: Sequence[str]) -> tuple[str, ...]:
-    return tuple(settings.wire_topic(REPLIES.format(client_id=c)) for c in client_ids)
+    return tuple(settings.wire_topic(REPLIES_TOPIC.format(client_id=c)) for c in client_ids)
 
 
 def _query_acls(
@@ -150,7 +146,7 @@ def _query_acls(
     acls += [Acl("subscribePattern", topic) for topic in replies]
     acls += [Acl("subscribePattern", f"$share/{group}/{wire(q.query.topic)}") for q in answers]
     if answers:
-        acls.append(Acl("publishClientSend", wire(REPLIES.format(client_id="+"))))
+        acls.append(Acl("publishClientSend", wire(REPLIES_TOPIC.format(client_id="+"))))
     return acls
 
 

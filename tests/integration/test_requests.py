@@ -30,9 +30,10 @@ from bus import (
 )
 from bus._internal.broker import make_broker
 from bus._internal.mqtt import QOS0, connected_client, publish_v5
+from bus.constants import REPLIES_TOPIC
 from bus.journal import latest
 from bus.requests import Requester
-from bus.requests.wire import ERROR_CONTENT_TYPE, REPLIES_TOPIC
+from bus.requests.wire import ERROR_CONTENT_TYPE
 from contracts import DocumentUploaded, QuotaLeft, QuotaLeftReply
 from services.journal import create_service as create_journal
 from tests.helpers import bus, eventually, ops_login, uploaded

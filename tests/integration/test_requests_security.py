@@ -23,7 +23,7 @@ from paho.mqtt.properties import Properties
 
 from bus import BusSettings, NoResponderError, RequestNotAllowedError, Service
 from bus._internal.mqtt import MQTT_ERRORS, QOS1, Client, connected_client, publish_v5
-from bus.requests.wire import REPLIES_TOPIC
+from bus.constants import REPLIES_TOPIC
 from bus.security import DYNSEC_ADMIN, OPS, Credential, CredentialStore
 from bus.security.apply import add_outside, apply
 from bus.security.dynsec import DynSec
