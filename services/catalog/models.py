@@ -78,6 +78,10 @@ class CatalogEntryBase(BaseModel):
     declared_content_type: str | None = None
     size_bytes: int | None = None
     storage_url: str | None = None
+    locale: str | None = Field(
+        default=None, description="The language the upload negotiated, for mail to the owner"
+    )
+    user_agent: str | None = Field(default=None, description="The uploading client's User-Agent")
     status: Status = "uploaded"
     rank: int = 0
     status_event_id: str | None = Field(

@@ -36,7 +36,10 @@ from services.catalog.models import (
     TimelineEntry,
 )
 
-UPLOAD_FACTS = ("owner", "filename", "declared_content_type", "size_bytes", "storage_url")
+UPLOAD_FACTS = (
+    "owner", "filename", "declared_content_type", "size_bytes", "storage_url", "locale",
+    "user_agent",
+)  # fmt: skip
 """What only the upload tells: whose document it is, and which bytes."""
 
 

@@ -65,7 +65,8 @@ async def apply_uploaded(event: DocumentUploaded, *, event_id: str, at: datetime
         facts={
             "owner": event.owner, "owner_email": event.owner_email, "filename": event.filename,
             "declared_content_type": event.content_type, "size_bytes": event.size_bytes,
-            "storage_url": event.storage_url,
+            "storage_url": event.storage_url, "locale": event.locale,
+            "user_agent": event.user_agent,
         },
         message=f"uploaded {event.filename} ({event.size_bytes} bytes)",
     )  # fmt: skip
