@@ -1,0 +1,286 @@
+"""The console, driven in a real headless Chromium against the real stack: what the issue
+asks it to prove, each page saved as a screenshot."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from pymongo import MongoClient
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+
+from bus import BusSettings, publish
+from bus._internal.mqtt import QOS1, connected_client
+from bus.config import read_overrides
+from bus.security import OPS, OPS_READONLY
+from tests.browser.conftest import Console, Processes, Shots, click, text_of, wait
+from tests.browser.console_service import create_service
+from tests.helpers import uploaded
+
+UPLOADED = "documents.uploaded.v1"
+
+
+def log_in(browser: WebDriver, console: Console, username: str = OPS) -> None:
+    browser.get(f"{console.url}/login")
+    browser.find_element(By.ID, "username").send_keys(username)
+    browser.find_element(By.ID, "password").send_keys(console.login_of(username))
+    browser.find_element(By.ID, "login").click()
+    wait(browser, lambda b: b.find_element(By.ID, "who"), "the logged-in menu")
+
+
+def send_events(settings: BusSettings, count: int) -> None:
+    # Not journaled: the console's thread holds this process's MongoDB client (one per URL,
+    # bound to its event loop), and the journal plays no part here.
+    direct = settings.model_copy(update={"journal_first": False})
+
+    async def send() -> None:
+        for n in range(count):
+            await publish(uploaded(n), settings=direct, source="/tester/1")
+
+    asyncio.run(send())
+
+
+def send_poison(settings: BusSettings) -> None:
+    async def send() -> None:
+        async with connected_client(settings) as client:
+            topic = settings.wire_topic("documents/uploaded/v1")
+            await client.publish(topic, b"{this is no CloudEvent", qos=QOS1)
+
+    asyncio.run(send())
+
+
+def letters_in(settings: BusSettings) -> int:
+    client: MongoClient[dict[str, object]] = MongoClient(settings.mongo_url)
+    try:
+        return client.get_default_database()["deadletters"].count_documents({})
+    finally:
+        client.close()
+
+
+def state_of(browser: WebDriver, replica: str) -> str | None:
+    rows = browser.find_elements(By.CSS_SELECTOR, f'#services tr[data-replica="{replica}"]')
+    return rows[0].get_attribute("data-state") if rows else None
+
+
+def post_from_page(browser: WebDriver, path: str, form: dict[str, str]) -> tuple[int, str]:
+    """POST a form from the page's own origin with fetch (what a script injected in the
+    page could do), returning the status and text."""
+    script = """
+        const [path, form, done] = arguments;
+        fetch(path, {method: "POST", body: new URLSearchParams(form), redirect: "manual"})
+          .then(async (r) => done([r.status, await r.text()]))
+          .catch((e) => done([0, String(e)]));
+    """
+    status, text = browser.execute_async_script(script, path, form)
+    return int(status), str(text)
+
+
+def test_a_wrong_password_a_missing_csrf_token_a_cross_site_form_and_the_readonly_role_are_refused(
+    browser: WebDriver,
+    console: Callable[..., Console],
+    stack: BusSettings,
+    unique: Callable[[str], str],
+    shots: Shots,
+    tmp_path: Path,
+) -> None:
+    name = unique("consoled")
+    running = console([create_service(name)])
+    browser.set_script_timeout(60)
+
+    browser.get(f"{running.url}/login")
+    browser.find_element(By.ID, "username").send_keys(OPS)
+    browser.find_element(By.ID, "password").send_keys("not the password")
+    browser.find_element(By.ID, "login").click()
+    error = wait(browser, lambda b: b.find_element(By.ID, "login-error"), "the refusal")
+    assert "wrong user name or password" in error.text
+    shots("wrong-password")
+    browser.get(f"{running.url}/config")
+    assert browser.current_url.endswith("/login")  # no session was opened
+
+    log_in(browser, running)
+    shots("logged-in")
+    form = {"key": "greeting", "value": "forged"}
+    status, text = post_from_page(browser, f"/config/{name}/set", form)
+    assert (status, "CSRF" in text) == (403, True)
+    status, text = post_from_page(browser, f"/config/{name}/set", {**form, "csrf_token": "x"})
+    assert (status, "CSRF" in text) == (403, True)
+
+    # A page elsewhere (here a file) whose form posts to the console: refused.
+    attack = tmp_path / "attack.html"
+    attack.write_text(
+        f'<form id="f" method="post" action="{running.url}/config/{name}/set">'
+        '<input name="key" value="greeting"><input name="value" value="forged">'
+        '<input name="csrf_token" value="guessed"></form>'
+        '<script>document.getElementById("f").submit()</script>'
+    )
+    browser.get(attack.as_uri())
+    wait(browser, lambda b: b.current_url.startswith(running.url), "the cross-site post")
+    body = browser.find_element(By.TAG_NAME, "body").text
+    assert "log in first" in body or "refused" in body, body
+    shots("cross-site-form-refused")
+
+    # ops-readonly sees the pages without their buttons, and its own token acts on nothing.
+    browser.delete_all_cookies()
+    log_in(browser, running, OPS_READONLY)
+    browser.get(f"{running.url}/config")
+    wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, f'[data-service="{name}"]'), name)
+    assert browser.find_elements(By.CSS_SELECTOR, "button.set") == []
+    shots("readonly-config")
+    token = browser.find_element(By.CSS_SELECTOR, 'meta[name="csrf-token"]').get_attribute(
+        "content"
+    )
+    assert token
+    status, text = post_from_page(browser, f"/config/{name}/set", {**form, "csrf_token": token})
+    assert (status, "read-only" in text) == (403, True)
+    assert asyncio.run(read_overrides(stack, name)) == {}
+
+
+def test_the_services_page_shows_a_replica_that_starts_and_marks_it_dead_when_killed(
+    browser: WebDriver,
+    console: Callable[..., Console],
+    processes: Processes,
+    unique: Callable[[str], str],
+    shots: Shots,
+) -> None:
+    name = unique("consoled")
+    running = console()
+    log_in(browser, running)
+    browser.get(f"{running.url}/services")
+    wait(browser, lambda b: b.find_element(By.ID, "no-services"), "an empty list")
+    shots("no-services")
+
+    process = processes.start(name, "k1")
+    replica = f"{name}/k1"
+    wait(browser, lambda b: state_of(b, replica) == "live", f"{replica} live")  # no reload
+    row = text_of(browser, f'tr[data-replica="{replica}"]', "the replica's row")
+    assert "0.0.1-console-test" in row
+    assert UPLOADED in row
+    shots("replica-live")
+
+    process.kill()
+    wait(browser, lambda b: state_of(b, replica) == "dead", f"{replica} marked dead")
+    assert "DEAD" in text_of(browser, f'tr[data-replica="{replica}"]', "the dead row")
+    shots("replica-dead")
+
+
+def test_a_poison_event_appears_under_dead_letters_and_is_discarded_from_the_page(
+    browser: WebDriver,
+    console: Callable[..., Console],
+    processes: Processes,
+    stack: BusSettings,
+    unique: Callable[[str], str],
+    shots: Shots,
+) -> None:
+    name = unique("consoled")
+    processes.start(name)
+    running = console()
+    log_in(browser, running)
+    browser.get(f"{running.url}/deadletters")
+    wait(browser, lambda b: b.find_element(By.ID, "no-letters"), "no dead letters")
+
+    send_poison(stack)
+    group = f'#deadletters tr[data-service="{name}"]'
+    wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, group), "the poison's group")
+    shots("poison-listed")
+    click(browser, "tr[data-letter] a", "the letter")
+    reason = wait(browser, lambda b: b.find_element(By.ID, "letter-reason"), "the letter page")
+    assert reason.text
+    assert "{this is no CloudEvent" in browser.find_element(By.ID, "letter-payload").text
+    assert browser.find_element(By.ID, "letter-service").text == name
+    shots("letter")
+
+    browser.find_element(By.ID, "discard").click()
+    confirm = wait(browser, lambda b: b.find_element(By.ID, "confirm"), "the confirmation")
+    assert letters_in(stack) == 1  # nothing happens before the confirmation
+    shots("confirm-discard")
+    confirm.click()
+    done = wait(browser, lambda b: b.find_element(By.ID, "done"), "the result")
+    assert "discarded 1" in done.text
+    wait(browser, lambda b: b.find_element(By.ID, "no-letters"), "an empty list")
+    assert letters_in(stack) == 0
+    shots("discarded")
+
+
+def test_a_config_field_edited_on_the_page_reaches_the_service_and_a_replay_then_succeeds(
+    browser: WebDriver,
+    console: Callable[..., Console],
+    processes: Processes,
+    stack: BusSettings,
+    unique: Callable[[str], str],
+    shots: Shots,
+) -> None:
+    name = unique("consoled")
+    process = processes.start(name, CONSOLE_TEST_REFUSE="true")
+    running = console([create_service(name)])
+    send_events(stack, 1)  # refused: a dead letter
+    log_in(browser, running)
+
+    browser.get(f"{running.url}/config")
+    section = f'[data-service="{name}"]'
+    row = f'{section} tr[data-key="refuse"]'
+    wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, row), "the refuse setting")
+    assert "live" in browser.find_element(By.CSS_SELECTOR, row).text
+    # An invalid value is refused with bus config's reason, and nothing is published.
+    batch = f'{section} tr[data-key="batch_size"]'
+    assert "needs a restart" in browser.find_element(By.CSS_SELECTOR, batch).text
+    browser.find_element(By.CSS_SELECTOR, f"{batch} input.value").send_keys("0")
+    browser.find_element(By.CSS_SELECTOR, f"{batch} button.set").click()
+    error = wait(browser, lambda b: b.find_element(By.ID, "error"), "the refusal")
+    assert "batch_size" in error.text
+    assert "nothing was published" in error.text
+    shots("config-refused")
+    assert asyncio.run(read_overrides(stack, name)) == {}
+
+    browser.find_element(By.CSS_SELECTOR, f"{row} input.value").send_keys("false")
+    browser.find_element(By.CSS_SELECTOR, f"{row} button.set").click()
+    done = wait(browser, lambda b: b.find_element(By.ID, "done"), "the result")
+    assert "refuse=false" in done.text
+    assert "live" in done.text
+    shots("config-set")
+    assert asyncio.run(read_overrides(stack, name)) == {"refuse": False}
+    wait(browser, lambda b: process.logged("applied refuse=false"), "the service applying it")
+
+    browser.get(f"{running.url}/deadletters")
+    group = f'#deadletters tr[data-service="{name}"]'
+    wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, group), "the refused event's letter")
+    assert "refusing" in text_of(browser, group, "the group")
+    shots("failed-letter")
+    click(browser, f"{group} form[action$='/replay'] button", "Replay group")
+    wait(browser, lambda b: b.find_element(By.ID, "confirm"), "the confirmation").click()
+    wait(browser, lambda b: b.find_element(By.ID, "done"), "the result")
+    wait(browser, lambda b: b.find_element(By.ID, "no-letters"), "the letter handled and gone")
+    assert process.logged("hello, handled")
+    shots("replayed")
+
+
+def test_the_flow_graph_shows_an_edge_count_grow_as_events_pass(
+    browser: WebDriver,
+    console: Callable[..., Console],
+    processes: Processes,
+    stack: BusSettings,
+    unique: Callable[[str], str],
+    shots: Shots,
+) -> None:
+    name = unique("consoled")
+    processes.start(name)
+    running = console()
+    log_in(browser, running)
+    browser.get(f"{running.url}/flow")
+    label = f'#flow svg text.count[data-edge="consumes:{name}:{UPLOADED}"]'
+
+    def total(b: WebDriver) -> int:
+        return int(b.find_element(By.CSS_SELECTOR, label).get_attribute("data-total") or -1)
+
+    wait(browser, lambda b: total(b) == 0, "the edge, with no events yet")
+    shots("flow-before")
+    send_events(stack, 3)
+    wait(browser, lambda b: total(b) == 3, "the edge's count to reach 3")  # no reload
+    assert text_of(browser, label, "the label").startswith("3 ·")
+    shots("flow-after")
+    click(browser, f'#flow tr[data-edge="consumes:{name}:{UPLOADED}"] a', "the event type")
+    schema = wait(browser, lambda b: b.find_element(By.ID, "schema"), "the event's schema")
+    assert "document_id" in json.loads(schema.text)["properties"]
+    shots("event-schema")
