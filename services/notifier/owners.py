@@ -118,4 +118,4 @@ def document_values(kind: Kind, entry: CatalogEntryBase) -> dict[str, Any]:
 def locale_of(entry: CatalogEntryBase) -> str:
     """The language to mail the owner in: the one the catalog recorded from the upload if
     the notifier speaks it, else English (also for an entry recorded without one)."""
-    return supported(getattr(entry, "locale", None))
+    return supported(entry.locale)
