@@ -70,6 +70,7 @@ class Sizes:
     profile: int
     transport: int
     transport_rounds: int
+    clean_within: float  # seconds to delete what was preloaded, at most
     catalog: tuple[int, ...]
     jobs: int
 
@@ -78,14 +79,14 @@ FULL = Sizes(
     events=5000, publish=2000, rates=(500, 1000), latency_seconds=60, replica_events=10_000,
     backlog_events=100_000, backlog_within=150, documents=10_000, journal=100_000,
     http_seconds=20, http_clients=20, uploads=50, profile=3000, transport=1000,
-    transport_rounds=2,
+    transport_rounds=2, clean_within=240,
     catalog=(0, 3000), jobs=1000,
 )  # fmt: skip
 QUICK = Sizes(
     events=1000, publish=500, rates=(500, 1000), latency_seconds=10, replica_events=2000,
     backlog_events=10_000, backlog_within=60, documents=1000, journal=10_000,
     http_seconds=5, http_clients=20, uploads=5, profile=500, transport=500,
-    transport_rounds=1,
+    transport_rounds=1, clean_within=60,
     catalog=(0, 300), jobs=200,
 )  # fmt: skip
 
@@ -248,6 +249,7 @@ async def run(args: argparse.Namespace) -> None:
                     else:
                         preload = preloaded(
                             base, sizes.documents, sizes.journal, max_documents=sizes.uploads,
+                            clean_within=sizes.clean_within,
                             progress=lambda m: status.update(f"bench: preload: {m}"),
                         )  # fmt: skip
                         loaded.append(await preload_stack.enter_async_context(preload))
@@ -266,7 +268,19 @@ async def run(args: argparse.Namespace) -> None:
                     console.print(f"[green]✓[/] {name} in {time.perf_counter() - began:.0f} s")
                 if index == last_loaded:
                     await preload_stack.aclose()
+                    _report_cleanup(console, loaded, steps[name])
             status.update("bench: cleaning up…")
+    _finish(args, console, started, steps, previous)
+
+
+def _finish(
+    args: argparse.Namespace,
+    console: Console,
+    started: str,
+    steps: dict[str, Any],
+    previous: dict[str, Any],
+) -> None:
+    """Evaluate the goals, write the results, print the tables."""
     results: dict[str, Any] = {
         "when": started,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
@@ -327,6 +341,20 @@ def _plan(
         # Jobs publish their progress and outcome as services do: journal-first.
         "jobs": lambda: scenarios.jobs(journaled, sizes.jobs),
     }
+
+
+def _report_cleanup(console: Console, loaded: list[Loaded | str], step: dict[str, Any]) -> None:
+    if not loaded or isinstance(loaded[0], str):
+        return
+    stack = loaded[0]
+    step["preload_cleanup"] = {
+        "seconds": round(stack.cleanup_seconds, 1), "left_behind": stack.left_behind
+    }  # fmt: skip
+    if stack.left_behind:
+        console.print(
+            f"[yellow]preloaded records left behind ({', '.join(stack.left_behind)}): "
+            "python -m bench.preload --clean deletes them[/]"
+        )
 
 
 def _load(path: Path) -> dict[str, Any] | None:

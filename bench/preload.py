@@ -14,6 +14,8 @@ created.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import contextlib
 import time
 import uuid
@@ -21,6 +23,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
+
+from rich.console import Console
 
 from bus import BusSettings, Envelope
 from bus.journal import JournalEntry
@@ -30,9 +34,10 @@ from services.catalog import AppliedEventBase, CatalogEntry, LoggedEvent, Timeli
 from tests.helpers import uploaded
 
 BATCH = 1000
-PART = 5000
+PART = 25_000
 """Records deleted at once, at most: FerretDB 1.24 on SQLite fails a delete of ~100,000
-("too many SQL variables"), and takes minutes over an ``$in`` of ids."""
+("too many SQL variables"), and reads the whole collection for each delete (an ``$in`` of
+ids is slower still), so the fewer deletes the better."""
 STORY = ("uploaded", "accepted", "inspecting", "inspecting", "ready")
 T = TypeVar("T")
 
@@ -51,6 +56,7 @@ class Loaded:
     journal_entries: int = 0
     seconds: float = 0.0
     cleanup_seconds: float = 0.0
+    left_behind: list[str] = field(default_factory=list)
 
     def tag(self, part: int) -> str:
         """What the records of one part say (in the catalog's file name and log message,
@@ -136,11 +142,14 @@ async def preloaded(
     journal: int,
     *,
     max_documents: int,
+    clean_within: float = 300,
     progress: Callable[[str], None] = lambda _: None,
 ) -> AsyncIterator[Loaded]:
     """A bench user owning ``documents`` ready catalog documents, and ``journal`` more
     journal entries, in the services' MongoDB database (``settings.mongo_url``); all of
-    it deleted on the way out. The user may upload ``max_documents`` documents."""
+    it deleted on the way out, for ``clean_within`` seconds at most: what is left then is
+    named in ``left_behind`` (``python -m bench.preload --clean`` deletes it). The user
+    may upload ``max_documents`` documents."""
     run = uuid.uuid4().hex[:8]
     email = f"bench-preload-{run}@example.com"
     user = await create_user(settings.postgres_url, email, max_documents=max_documents)
@@ -170,24 +179,65 @@ async def preloaded(
     finally:
         started = time.perf_counter()
         try:
-            await _clean(loaded, progress)
+            await _clean(loaded, progress, time.monotonic() + clean_within)
         finally:
             loaded.cleanup_seconds = time.perf_counter() - started
             await release_mongo(settings.mongo_url)
             del client
 
 
-async def _clean(loaded: Loaded, progress: Callable[[str], None]) -> None:
+async def _clean(loaded: Loaded, progress: Callable[[str], None], deadline: float) -> None:
     catalog = CatalogEntry.get_pymongo_collection()
     log = LoggedEvent.get_pymongo_collection()
-    parts = -(-loaded.catalog_log_entries // PART)
-    for part in range(parts):
-        progress(f"deleting the preloaded catalog documents, part {part + 1} of {parts}")
-        tag = loaded.tag(part)
-        await catalog.delete_many({"owner": loaded.user_id, "filename": f"{tag}.txt"})
-        await log.delete_many({MESSAGE: tag})
     journal = JournalEntry.get_pymongo_collection()
-    parts = -(-loaded.journal_entries // PART)
-    for part in range(parts):
-        progress(f"deleting the preloaded journal entries, part {part + 1} of {parts}")
-        await journal.delete_many({"source": f"/{loaded.tag(part)}"})
+    parts = [
+        *((tag, catalog, {"owner": loaded.user_id, "filename": f"{tag}.txt"}) for tag in
+          map(loaded.tag, range(-(-loaded.catalog_log_entries // PART)))),
+        *((tag, log, {MESSAGE: tag}) for tag in
+          map(loaded.tag, range(-(-loaded.catalog_log_entries // PART)))),
+        *((tag, journal, {"source": f"/{tag}"}) for tag in
+          map(loaded.tag, range(-(-loaded.journal_entries // PART)))),
+    ]  # fmt: skip
+    for n, (tag, collection, query) in enumerate(parts):
+        if time.monotonic() > deadline:
+            loaded.left_behind.append(f"{collection.name}: {tag}")
+            continue
+        progress(f"deleting what was preloaded, {n + 1} of {len(parts)} ({collection.name})")
+        await collection.delete_many(query)
+
+
+async def clean_leftovers(settings: BusSettings, progress: Callable[[str], None]) -> int:
+    """Delete whatever an interrupted or hurried bench left preloaded; how many records."""
+    await connect_mongo(settings.mongo_url, [CatalogEntry, LoggedEvent, JournalEntry])
+    deleted = 0
+    try:
+        tagged = {"$regex": "^/?bench-preload/"}
+        for model, field_name in (
+            (CatalogEntry, "filename"), (LoggedEvent, MESSAGE), (JournalEntry, "source")
+        ):  # fmt: skip
+            collection = model.get_pymongo_collection()
+            progress(f"looking for preloaded records in {collection.name}")
+            for value in await collection.distinct(field_name, {field_name: tagged}):
+                progress(f"deleting {value} from {collection.name}")
+                deleted += (await collection.delete_many({field_name: value})).deleted_count
+    finally:
+        await release_mongo(settings.mongo_url)
+    return deleted
+
+
+def main() -> None:
+    """``python -m bench.preload --clean``."""
+    parser = argparse.ArgumentParser(prog="python -m bench.preload", description=__doc__)
+    parser.add_argument(
+        "--clean", action="store_true", required=True,
+        help="delete what a bench left preloaded in the services' database",
+    )  # fmt: skip
+    parser.parse_args()
+    console = Console()
+    with console.status("…") as status:
+        deleted = asyncio.run(clean_leftovers(BusSettings(), status.update))
+    console.print(f"deleted {deleted:,} preloaded records")
+
+
+if __name__ == "__main__":
+    main()
