@@ -38,6 +38,15 @@ FRAMEWORK_DETAILS = (
 )
 """Starlette's and FastAPI's own details, marked here so that the catalogs have them."""
 
+PLAIN_DETAILS = (
+    _("send 'Authorization: Bearer <token>'"),
+    _("the token is unknown or has expired"),
+    _("the API key is unknown or revoked"),
+)
+"""Details that ``api/deps.py`` and ``api/routes/auth.py`` raise as plain strings, marked
+here so that the catalogs have them (a plain string is looked up as it is; one that
+changes there is answered in English until it is marked again)."""
+
 
 class Error(BaseModel):
     """Every error the API answers with: a stable code to branch on, and a message for people."""

@@ -119,6 +119,13 @@ async def test_errors_in_german_keep_their_codes_and_say_their_language(
         }
 
     async with pipeline.client() as http:
+        answer = await http.get("/documents", headers={"Accept-Language": "en;q=0.1, de"})
+        assert answer.status_code == 401
+        assert answer.json() == {
+            "error": "unauthenticated",
+            "detail": "senden Sie 'Authorization: Bearer <token>'",
+        }
+        assert answer.headers["Content-Language"] == "de"
         # pydantic's validation messages have no German: Content-Language must not lie.
         answer = await http.post("/auth/token", json={}, headers=de)
         assert answer.status_code == 422

@@ -20,7 +20,7 @@ from contracts.documents.uploaded import USER_AGENT_MAX_LENGTH
 from services.catalog import CatalogEntryBase
 from services.gateway.api.main import build_app
 from services.gateway.api.routes.documents import user_agent
-from services.gateway.errors import catalogs
+from services.gateway.errors import PLAIN_DETAILS, catalogs
 from services.i18n import LOCALES, Message, _, accepted_languages, negotiate, supported
 from services.notifier import KINDS, render
 from services.notifier.owners import locale_of
@@ -89,6 +89,14 @@ def test_every_gateway_message_has_a_german_translation_with_the_same_fields() -
         translated = german.gettext(text)
         assert translated != text, f"no German for {text!r}"
         assert fields(translated) == fields(text), f"{translated!r}: not the fields of {text!r}"
+
+
+def test_the_plain_details_marked_for_other_modules_are_still_theirs() -> None:
+    sources = "".join(
+        (GATEWAY / "api" / name).read_text() for name in ("deps.py", "routes/auth.py")
+    )
+    for message in PLAIN_DETAILS:
+        assert repr(message.text) in sources or f'"{message.text}"' in sources, message.text
 
 
 def fields(text: str) -> set[tuple[str, str | None]]:
