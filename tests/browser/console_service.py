@@ -11,7 +11,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bus import RetryPolicy, Service
-from contracts import DocumentUploaded
+from contracts import DocumentContentDeleted, DocumentUploaded
 
 log = logging.getLogger("console_service")
 
@@ -28,11 +28,12 @@ class ConsoleTestSettings(BaseSettings):
 
 
 def create_service(name: str) -> Service:
-    """The service (no retries: a failure is a dead letter at once)."""
+    """The service (no retries: a failure is a dead letter at once). Each event it handles
+    causes a DocumentContentDeleted, so that a chain has two links."""
     config = ConsoleTestSettings()
     service = Service(
         name, config=config, live={"refuse", "greeting"}, retry=RetryPolicy(attempts=1),
-        version="0.0.1-console-test",
+        version="0.0.1-console-test", produces=[DocumentContentDeleted],
     )  # fmt: skip
 
     @service.on(DocumentUploaded)
@@ -40,6 +41,11 @@ def create_service(name: str) -> Service:
         if config.refuse:
             raise RuntimeError(f"refusing {event.filename}: refuse is on")
         log.info("%s, handled %s", config.greeting, event.filename)
+        await service.publish(
+            DocumentContentDeleted(
+                document_id=event.document_id, storage_url=event.storage_url, reason="a test"
+            )
+        )
 
     return service
 

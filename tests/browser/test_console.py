@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,11 +19,13 @@ from bus import BusSettings, publish
 from bus._internal.mqtt import QOS1, connected_client
 from bus.config import read_overrides
 from bus.security import OPS, OPS_READONLY
+from contracts import DocumentUploaded
 from tests.browser.conftest import Console, Processes, Shots, click, text_of, wait
 from tests.browser.console_service import create_service
 from tests.helpers import uploaded
 
 UPLOADED = "documents.uploaded.v1"
+DELETED = "documents.content_deleted.v1"
 
 
 def log_in(browser: WebDriver, console: Console, username: str = OPS) -> None:
@@ -41,6 +46,17 @@ def send_events(settings: BusSettings, count: int) -> None:
             await publish(uploaded(n), settings=direct, source="/tester/1")
 
     asyncio.run(send())
+
+
+def send_journaled(settings: BusSettings, event: DocumentUploaded) -> None:
+    """``bus publish`` in a process of its own, which writes the journal first (this one's
+    MongoDB client belongs to the console's thread)."""
+    env = dict(os.environ, BUS_MQTT_URL=settings.mqtt_url, BUS_NAMESPACE=settings.namespace,
+               BUS_MONGO_URL=settings.mongo_url)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "bus", "publish", event.contract.type, event.model_dump_json()],
+        env=env, check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
 
 
 def send_poison(settings: BusSettings) -> None:
@@ -280,7 +296,51 @@ def test_the_flow_graph_shows_an_edge_count_grow_as_events_pass(
     wait(browser, lambda b: total(b) == 3, "the edge's count to reach 3")  # no reload
     assert text_of(browser, label, "the label").startswith("3 ·")
     shots("flow-after")
+    produced = f'#flow svg text.count[data-edge="produces:{name}:{DELETED}"]'
+    wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, produced).get_attribute(
+        "data-total") == "3", "the service's own events counted")  # fmt: skip
     click(browser, f'#flow tr[data-edge="consumes:{name}:{UPLOADED}"] a', "the event type")
     schema = wait(browser, lambda b: b.find_element(By.ID, "schema"), "the event's schema")
     assert "document_id" in json.loads(schema.text)["properties"]
-    shots("event-schema")
+    wait(browser, lambda b: len(b.find_elements(By.CSS_SELECTOR, "#events tr[data-event]")) == 3,
+         "its recent events")  # fmt: skip
+    shots("event-type")
+
+
+def test_the_event_tail_filters_and_opens_an_event_s_causal_chain(
+    browser: WebDriver,
+    console: Callable[..., Console],
+    processes: Processes,
+    stack: BusSettings,
+    unique: Callable[[str], str],
+    shots: Shots,
+) -> None:
+    name = unique("consoled")
+    processes.start(name)
+    running = console()
+    log_in(browser, running)
+    browser.get(f"{running.url}/events")
+    wait(browser, lambda b: b.find_element(By.ID, "no-events"), "an empty tail")
+    first, second = uploaded(1), uploaded(2)
+    send_journaled(stack, first)
+    send_journaled(stack, second)
+    rows = "#events tr[data-event]"
+    wait(browser, lambda b: len(b.find_elements(By.CSS_SELECTOR, rows)) == 4, "4 events, live")
+    shots("tail")
+
+    browser.get(f"{running.url}/events?service={name}")
+    only = f"#events tr[data-type='{DELETED}']"
+    wait(browser, lambda b: len(b.find_elements(By.CSS_SELECTOR, only)) == 2, "the service's")
+    assert len(browser.find_elements(By.CSS_SELECTOR, rows)) == 2
+    shots("tail-by-service")
+
+    click(browser, f"{only} a.chain", "an event's chain")
+    steps = wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "tr[data-step]") or None,
+                 "the chain")  # fmt: skip
+    shape = [(s.get_attribute("data-depth"), s.text) for s in steps]
+    assert [depth for depth, _ in shape] == ["0", "1"]
+    assert UPLOADED in shape[0][1]
+    assert DELETED in shape[1][1]
+    assert "/cli/" in shape[0][1]  # what `bus publish` sends
+    assert f"/{name}/1" in shape[1][1]
+    shots("chain")

@@ -12,12 +12,13 @@ from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from bus.deadletters import StoredDeadLetter
+from bus.journal import JournalEntry
 from bus.mongo import connect_mongo, release_mongo
 from bus.service import Service
 from bus.settings import BusSettings
 from bus.tools.console.auth import NotLoggedInError, SessionDep, Sessions, Users
 from bus.tools.console.live import Presences, Traffic
-from bus.tools.console.pages import config, deadletters, flow, login, services
+from bus.tools.console.pages import config, deadletters, events, flow, login, services
 from bus.tools.console.templating import HERE
 
 SECURITY_HEADERS = {
@@ -44,7 +45,7 @@ def create_app(settings: BusSettings, users: Users, *, targets: Iterable[Service
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await connect_mongo(settings.mongo_url, [StoredDeadLetter])
+        await connect_mongo(settings.mongo_url, [StoredDeadLetter, JournalEntry])
         tasks = [
             asyncio.create_task(app.state.presences.follow(settings)),
             asyncio.create_task(app.state.traffic.follow(settings)),
@@ -68,7 +69,7 @@ def create_app(settings: BusSettings, users: Users, *, targets: Iterable[Service
     app.state.traffic = Traffic()
     app.state.targets = {t.name: t for t in targets}
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for area in (login, services, deadletters, config, flow):
+    for area in (login, services, flow, events, deadletters, config):
         app.include_router(area.router)
 
     @app.get("/")

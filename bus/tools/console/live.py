@@ -32,6 +32,9 @@ GONE_KEPT = 600.0
 RATE_WINDOW = 10.0
 """Seconds over which events per second are averaged."""
 
+KEPT_EVENTS = 500
+"""The newest events kept for the live tail."""
+
 RETRY = 2.0
 """Seconds between attempts to reach the broker again."""
 
@@ -98,11 +101,13 @@ class Traffic:
             CloudEvents ``source`` (``/<service>/<instance>``).
         by_type: Events per type, whoever produced them.
         dead_letters: Dead-letter notices per service.
+        recent: The newest :data:`KEPT_EVENTS` events, oldest first.
     """
 
     produced: Counter[tuple[str, str]] = field(default_factory=Counter)
     by_type: Counter[str] = field(default_factory=Counter)
     dead_letters: Counter[str] = field(default_factory=Counter)
+    recent: deque[Envelope] = field(default_factory=lambda: deque(maxlen=KEPT_EVENTS))
     connected: bool = False
     _recent: deque[tuple[float, str, str]] = field(default_factory=deque)
 
@@ -110,6 +115,7 @@ class Traffic:
         service = envelope.source.strip("/").split("/", 1)[0]
         self.produced[service, envelope.type] += 1
         self.by_type[envelope.type] += 1
+        self.recent.append(envelope)
         self._recent.append((at if at is not None else time.monotonic(), service, envelope.type))
 
     def rates(self, now: float | None = None) -> tuple[Counter[tuple[str, str]], Counter[str]]:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from html import escape
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sse_starlette.sse import EventSourceResponse
 
@@ -16,7 +15,6 @@ from bus.tools.console.templating import fragment, page
 from bus.tools.graph import EVERY_EVENT, Edge, Graph, build_graph, render_svg
 from bus.tools.graph.layout import layout
 from bus.tools.graph.sources import live_nodes
-from contracts import UnknownEventError, by_type
 
 router = APIRouter()
 
@@ -80,15 +78,3 @@ async def flow_stream(request: Request, session: SessionDep) -> EventSourceRespo
         return render(state.presences, state.traffic)
 
     return live(request, current)
-
-
-@router.get("/events/{event_type}", response_class=HTMLResponse)
-async def event_page(request: Request, session: SessionDep, event_type: str) -> HTMLResponse:
-    """One event type: its contract's JSON Schema."""
-    try:
-        event = by_type(event_type)
-    except UnknownEventError:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no event type {event_type}") from None
-    schema = json.dumps(event.model_json_schema(), indent=2)
-    return page(request, "event.html", event=event, event_type=event_type, schema=schema,
-                topic=event.contract.topic)  # fmt: skip
