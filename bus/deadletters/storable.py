@@ -30,11 +30,15 @@ _SHORT = 1024
 
 
 def clip(text: str, limit: int) -> tuple[str, bool]:
-    """``text`` as valid UTF-8 (lone surrogates written as ``\\udxxx``), at most ``limit``
-    bytes; and whether it was cut."""
+    """``text`` as valid UTF-8 (lone surrogates written as ``\\udxxx``) without NUL
+    (written as ``\\u0000``: PostgreSQL, under FerretDB, refuses it in any string), at most
+    ``limit`` bytes; and whether it was cut or a NUL written out."""
+    escaped = "\x00" in text
+    if escaped:
+        text = text.replace("\x00", "\\u0000")
     raw = text.encode("utf-8", errors="backslashreplace")
     if len(raw) <= limit:
-        return raw.decode("utf-8"), False
+        return raw.decode("utf-8"), escaped
     return raw[:limit].decode("utf-8", errors="ignore"), True
 
 
@@ -104,7 +108,9 @@ def as_text(letter: DeadLetter, error: BaseException) -> DeadLetter:
     update["properties"], properties_cut = _properties(letter, TEXT_LIMIT)
     if properties_cut:
         cut.append("properties")
-    update["problem"] = problem + (f"; cut to fit: {', '.join(cut)}" if cut else "")
+    if cut:
+        problem += f"; cut or NUL written out to fit: {', '.join(cut)}"
+    update["problem"] = problem
     update["truncated"] = letter.truncated or bool(
         {"payload", "envelope_json", "job_json", "content_type", "properties"} & set(cut)
     )
@@ -122,7 +128,7 @@ def minimal(letter: DeadLetter, error: BaseException) -> DeadLetter:
     content_type, type_cut = clip(letter.content_type or "", TEXT_LIMIT)
     problem = f"only a minimal letter could be stored ({_why(error)})"
     if payload_cut:
-        problem += "; payload cut to fit"
+        problem += "; payload cut or NUL written out to fit"
     if properties_cut or type_cut:
         problem += "; MQTT properties cut to fit"
     return DeadLetter(

@@ -41,8 +41,23 @@ UNSTORABLE = (InvalidDocument, OverflowError, UnicodeEncodeError)
 8 bytes, a lone surrogate, more than 16 MiB): trying again can't help."""
 
 
+def _holds_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
 def _recorder(event_type: type[Event]) -> Record:
     async def record(event: Event, envelope: Envelope) -> None:
+        if _holds_nul(envelope.model_dump(mode="json")):
+            # A NUL character is valid JSON, but PostgreSQL (FerretDB's backend) refuses
+            # it in any string: no retry can store it.
+            msg = "the journal cannot store this envelope: it holds a NUL character (\\u0000)"
+            raise PoisonMessageError(msg)
         try:
             recorded = await store.record(envelope)
         except UNSTORABLE as exc:

@@ -53,15 +53,19 @@ async def test_the_journal_dead_letters_what_the_contracts_do_not_allow(
     big = uploaded(2).model_dump(mode="json")
     big["size_bytes"] = 10**100  # the contract allows it; no BSON integer holds it
     unstorable, big_data = raw(UPLOADED.type, big)
+    nul = uploaded(3).model_dump(mode="json")
+    nul["filename"] = "a\x00b.txt"  # valid JSON; PostgreSQL (FerretDB's backend) refuses it
+    with_nul, nul_data = raw(UPLOADED.type, nul)
     async with connected_client(settings) as client:
         topic = settings.wire_topic(UPLOADED.topic)
-        for payload in (wrong_topic.to_bytes(), bad_data, big_data):
+        for payload in (wrong_topic.to_bytes(), bad_data, big_data, nul_data):
             await client.publish(topic, payload, qos=QOS1)
     async with Publisher(settings=settings.model_copy(update={"journal_first": False})) as pub:
         fact = await pub.publish(uploaded(1))
 
     refused = {wrong_topic.id: "arrived on the topic of", fails_contract: "fails its contract"}
     refused[unstorable] = "cannot store"
+    refused[with_nul] = "NUL character"
 
     async def letters() -> dict[str, StoredDeadLetter]:
         found = await StoredDeadLetter.find(StoredDeadLetter.service == journal.name).to_list()
@@ -73,7 +77,7 @@ async def test_the_journal_dead_letters_what_the_contracts_do_not_allow(
     async def journaled() -> bool:
         return await JournalEntry.get(fact.id) is not None
 
-    await eventually(all_dead_lettered, what="the journal to dead-letter the three refusals")
+    await eventually(all_dead_lettered, what="the journal to dead-letter the four refusals")
     await eventually(journaled, what="the valid event in the journal")
     for event_id, letter in (await letters()).items():
         assert letter.kind == "poison"

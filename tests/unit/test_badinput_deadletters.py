@@ -219,3 +219,19 @@ async def test_an_unreachable_store_is_still_waited_for_with_the_whole_letter() 
     assert letter.problem is None, "waiting for the store is not a reason to drop anything"
     assert letter.envelope is not None
     assert sink.unreachable == 0
+
+
+def test_nul_characters_are_written_out_and_the_letter_says_so() -> None:
+    # PostgreSQL (FerretDB's backend) refuses NUL in any string.
+    letter = DeadLetter(
+        service="catalog", topic=TOPIC, kind="poison", reason="not JSON: a\x00b",
+        payload="{\x00}",
+    )  # fmt: skip
+    refused = ValueError("unsupported Unicode escape sequence")
+
+    for stored in (as_text(letter, refused), minimal(letter, refused)):
+        assert stored.payload == "{\\u0000}"
+        assert "\x00" not in stored.model_dump_json()
+        assert stored.problem is not None
+        assert "NUL" in stored.problem
+    assert as_text(letter, refused).truncated, "a payload written out can't be replayed as is"
