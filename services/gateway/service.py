@@ -22,7 +22,7 @@ from contracts import (
     QuotaExceeded,
 )
 from services.accounts import AccountsReader
-from services.catalog import CatalogEntry
+from services.catalog import CatalogEntry, entry_of
 from services.exporter import ExportRecord
 from services.gateway.api import create_app
 from services.gateway.api.protocol import GatewayHttpProtocol
@@ -73,7 +73,7 @@ def create_service(
                 else f"the bytes stored for it are at {stored!r}",
             )  # fmt: skip
             return
-        entry = await CatalogEntry.get(document_id)
+        entry = await entry_of(document_id)
         if entry is not None and entry.status == "ready":
             log.warning("%s: not deleting the bytes of %s (%s): the catalog has it ready",
                         name, document_id, reason)  # fmt: skip

@@ -22,7 +22,7 @@ from uuid import UUID
 
 from bus import BusNotStartedError
 from services.accounts import AccountsReader
-from services.catalog import CatalogEntry, CatalogEntryBase, Status
+from services.catalog import CatalogEntryBase, Status, entry_of
 from services.i18n import supported
 from services.notifier.templates import Kind
 
@@ -67,7 +67,7 @@ class Records:
             self._accounts = None
 
     async def document(self, document_id: UUID) -> CatalogEntryBase | None:
-        return await CatalogEntry.get(document_id)
+        return await entry_of(document_id)
 
     async def email(self, owner: str) -> str | None:
         if self._accounts is None:
