@@ -306,6 +306,12 @@ def test_the_flow_graph_shows_an_edge_count_grow_as_events_pass(
          "its recent events")  # fmt: skip
     shots("event-type")
 
+    browser.get(f"{running.url}/numbers")
+    published = f'#numbers tr[data-service="{name}"] td.produced'
+    wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, published).text == "3", "its numbers")
+    assert browser.find_elements(By.CSS_SELECTOR, f'#numbers tr[data-service="{name}"] svg.spark')
+    shots("numbers")
+
 
 def test_the_event_tail_filters_and_opens_an_event_s_causal_chain(
     browser: WebDriver,

@@ -18,7 +18,15 @@ from bus.service import Service
 from bus.settings import BusSettings
 from bus.tools.console.auth import NotLoggedInError, SessionDep, Sessions, Users
 from bus.tools.console.live import Presences, Traffic
-from bus.tools.console.pages import config, deadletters, events, flow, login, services
+from bus.tools.console.pages import (
+    config,
+    deadletters,
+    events,
+    flow,
+    login,
+    numbers,
+    services,
+)
 from bus.tools.console.templating import HERE
 
 SECURITY_HEADERS = {
@@ -69,7 +77,7 @@ def create_app(settings: BusSettings, users: Users, *, targets: Iterable[Service
     app.state.traffic = Traffic()
     app.state.targets = {t.name: t for t in targets}
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for area in (login, services, flow, events, deadletters, config):
+    for area in (login, services, flow, events, deadletters, config, numbers):
         app.include_router(area.router)
 
     @app.get("/")

@@ -92,6 +92,34 @@ class Presences:
         await _forever(once, self, "presences")
 
 
+HISTORY = 300
+"""Seconds of per-second counts kept for the numbers' charts."""
+
+
+@dataclass
+class Series:
+    """Counts per key and per second over the last :data:`HISTORY` seconds."""
+
+    _seconds: deque[tuple[int, Counter[str]]] = field(default_factory=deque)
+
+    def add(self, key: str, at: float | None = None) -> None:
+        second = int(at if at is not None else time.monotonic())
+        if not self._seconds or self._seconds[-1][0] != second:
+            self._seconds.append((second, Counter()))
+            while self._seconds[0][0] <= second - HISTORY:
+                self._seconds.popleft()
+        self._seconds[-1][1][key] += 1
+
+    def keys(self) -> list[str]:
+        return sorted({key for _, counts in self._seconds for key in counts})
+
+    def values(self, key: str, now: float | None = None, span: int = HISTORY) -> list[int]:
+        """One count per second, oldest first, the last for the second now running."""
+        last = int(now if now is not None else time.monotonic())
+        by_second = {second: counts[key] for second, counts in self._seconds}
+        return [by_second.get(second, 0) for second in range(last - span + 1, last + 1)]
+
+
 @dataclass
 class Traffic:
     """Counts of what passed on the bus since the console started.
@@ -102,12 +130,16 @@ class Traffic:
         by_type: Events per type, whoever produced them.
         dead_letters: Dead-letter notices per service.
         recent: The newest :data:`KEPT_EVENTS` events, oldest first.
+        produced_per_second: Events each service published, per second.
+        dead_per_second: Dead-letter notices of each service, per second.
     """
 
     produced: Counter[tuple[str, str]] = field(default_factory=Counter)
     by_type: Counter[str] = field(default_factory=Counter)
     dead_letters: Counter[str] = field(default_factory=Counter)
     recent: deque[Envelope] = field(default_factory=lambda: deque(maxlen=KEPT_EVENTS))
+    produced_per_second: Series = field(default_factory=Series)
+    dead_per_second: Series = field(default_factory=Series)
     connected: bool = False
     _recent: deque[tuple[float, str, str]] = field(default_factory=deque)
 
@@ -116,6 +148,7 @@ class Traffic:
         self.produced[service, envelope.type] += 1
         self.by_type[envelope.type] += 1
         self.recent.append(envelope)
+        self.produced_per_second.add(service, at)
         self._recent.append((at if at is not None else time.monotonic(), service, envelope.type))
 
     def rates(self, now: float | None = None) -> tuple[Counter[tuple[str, str]], Counter[str]]:
@@ -161,7 +194,9 @@ class Traffic:
 
     async def _notices(self, prefix: str, subscription: object) -> None:
         async for message in subscription:  # type: ignore[attr-defined]
-            self.dead_letters[message.topic.removeprefix(prefix)] += 1
+            service = message.topic.removeprefix(prefix)
+            self.dead_letters[service] += 1
+            self.dead_per_second.add(service)
 
 
 class _Follower(Protocol):
