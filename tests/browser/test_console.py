@@ -206,6 +206,7 @@ def test_a_poison_event_appears_under_dead_letters_and_is_discarded_from_the_pag
     assert reason.text
     assert "{this is no CloudEvent" in browser.find_element(By.ID, "letter-payload").text
     assert browser.find_element(By.ID, "letter-service").text == name
+    assert "EnvelopeError" in browser.find_element(By.ID, "letter-traceback").text
     shots("letter")
 
     browser.find_element(By.ID, "discard").click()
@@ -299,7 +300,7 @@ def test_the_flow_graph_shows_an_edge_count_grow_as_events_pass(
     produced = f'#flow svg text.count[data-edge="produces:{name}:{DELETED}"]'
     wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, produced).get_attribute(
         "data-total") == "3", "the service's own events counted")  # fmt: skip
-    click(browser, f'#flow tr[data-edge="consumes:{name}:{UPLOADED}"] a', "the event type")
+    click(browser, f'#flow svg a[href="/types/{UPLOADED}"] rect', "the event type's box")
     schema = wait(browser, lambda b: b.find_element(By.ID, "schema"), "the event's schema")
     assert "document_id" in json.loads(schema.text)["properties"]
     wait(browser, lambda b: len(b.find_elements(By.CSS_SELECTOR, "#events tr[data-event]")) == 3,
@@ -350,3 +351,13 @@ def test_the_event_tail_filters_and_opens_an_event_s_causal_chain(
     assert "/cli/" in shape[0][1]  # what `bus publish` sends
     assert f"/{name}/1" in shape[1][1]
     shots("chain")
+
+    browser.get(f"{running.url}/events")
+    field = wait(browser, lambda b: b.find_element(By.NAME, "document_id"), "the document search")
+    field.send_keys(str(second.document_id))
+    browser.find_element(By.CSS_SELECTOR, "#document-search button").click()
+    timeline = wait(browser, lambda b: b.find_element(By.ID, "timeline"), "the document view")
+    assert UPLOADED in timeline.text
+    assert DELETED in timeline.text
+    assert str(first.document_id) not in browser.page_source
+    shots("document")

@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request, status
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sse_starlette.sse import EventSourceResponse
 
 from bus.envelope import Envelope
@@ -116,6 +117,23 @@ async def chain_page(request: Request, session: SessionDep, event_id: str) -> HT
     correlation = entry.correlationid or entry.id
     steps = as_tree(await chain(correlation))
     return page(request, "chain.html", event_id=event_id, correlation=correlation, steps=steps)
+
+
+@router.get("/documents")
+async def document_search(session: SessionDep, document_id: str = "") -> Response:
+    return RedirectResponse(f"/documents/{quote(document_id.strip(), safe='')}",
+                            status.HTTP_303_SEE_OTHER)  # fmt: skip
+
+
+@router.get("/documents/{document_id}", response_class=HTMLResponse)
+async def document_page(request: Request, session: SessionDep, document_id: str) -> HTMLResponse:
+    """The reference system's view of one upload: every journaled event about the document
+    (``data.document_id``), across services, as a timeline drawn as a tree."""
+    found = await JournalEntry.find({"envelope.data.document_id": document_id}).to_list()
+    steps = as_tree(found)
+    services = sorted({s.entry.source.strip("/").split("/", 1)[0] for s in steps})
+    return page(request, "document.html", document_id=document_id, steps=steps,
+                services=services)  # fmt: skip
 
 
 @router.get("/types/{event_type}", response_class=HTMLResponse)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from html import escape
 
 from fastapi import APIRouter, Request
@@ -17,6 +18,10 @@ from bus.tools.graph.layout import layout
 from bus.tools.graph.sources import live_nodes
 
 router = APIRouter()
+
+_EVENT_BOX = re.compile(r'(<g class="event(?: warning)?"><title>)([a-z0-9_.]+)(</title>.*?</g>)')
+"""An event type's box in :func:`~bus.tools.graph.render_svg`'s drawing (its title is the
+type), made a link to the type's page."""
 
 
 def edge_id(edge: Edge) -> str:
@@ -50,6 +55,7 @@ def svg_with_counts(graph: Graph, traffic: Traffic) -> str:
             f'x="{(x1 + x2) / 2:.1f}" y="{(y1 + y2) / 2 - 4:.1f}" text-anchor="middle">'
             f"{total} · {rate:.1f}/s</text>"
         )
+    svg = _EVENT_BOX.sub(r'<a href="/types/\2" class="event-link">\1\2\3</a>', svg)
     return svg.replace("</svg>", "\n".join(labels) + "\n</svg>")
 
 
