@@ -239,7 +239,8 @@ async def steady_latency(
 ) -> dict[str, Any]:
     """Each of ``rates`` events/s offered for ``seconds`` to a bus consumer in a process
     of its own: publish-to-handler latency (the envelope's time to the handler, one clock)
-    and the events lost (sent, never handled within 30 s of the last send)."""
+    and the events lost (sent, never handled once the count stopped growing for 5 s, or
+    60 s after the last send: then ``settled`` is False and late events count as lost)."""
     results: dict[str, Any] = {}
     for rate in rates:
         results[f"rate_{rate}"] = await _offered(settings, rate, seconds)
@@ -252,7 +253,7 @@ async def _offered(settings: BusSettings, rate: int, seconds: int) -> dict[str, 
     try:
         await child.command("go")
         sent, publish_seconds = await _paced(settings, rate, rate * seconds)
-        await _settled(lambda: child.count, sent, within=30)
+        settled = await _settled(lambda: child.count, sent, within=60)
         tally = await child.stop()
     finally:
         child.kill()
@@ -263,6 +264,9 @@ async def _offered(settings: BusSettings, rate: int, seconds: int) -> dict[str, 
         "sent": sent,
         "handled": tally["count"],
         "lost": sent - tally["count"],
+        # False: events were still arriving when the bench stopped waiting (60 s after the
+        # last send), so "lost" counts late ones too.
+        "settled": settled,
         "publish_per_s": round(sent / publish_seconds, 1),
         **{key: value for key, value in tally["latency"].items() if key != "samples"},
     }
@@ -292,16 +296,20 @@ async def _paced(settings: BusSettings, rate: int, total: int) -> tuple[int, flo
         return sent, time.perf_counter() - start
 
 
-async def _settled(count: Callable[[], int], target: int, within: float) -> None:
-    """Wait until ``count()`` reaches ``target``, or stops growing for 5 s, or ``within``."""
+async def _settled(count: Callable[[], int], target: int, within: float) -> bool:
+    """Wait until ``count()`` reaches ``target``, or stops growing for 5 s (True), or
+    ``within`` seconds pass while it still grows (False)."""
     deadline = time.monotonic() + within
     last, since = -1, time.monotonic()
-    while count() < target and time.monotonic() < deadline:
+    while count() < target:
+        if time.monotonic() > deadline:
+            return False
         if count() != last:
             last, since = count(), time.monotonic()
         elif time.monotonic() - since > 5:
-            return
+            return True
         await asyncio.sleep(0.05)
+    return True
 
 
 async def _publish_one(publisher: Publisher, n: int, window: asyncio.Semaphore) -> Envelope:

@@ -126,6 +126,8 @@ def _latency(rate: int, p99_ms: float) -> Check:
         lost, p99 = run["lost"], run["p99_ms"]
         met = lost == 0 and p99 <= p99_ms and run.get("seconds", 0) >= 60
         short = "" if run.get("seconds", 0) >= 60 else f" (only {run['seconds']} s)"
+        if run.get("settled") is False:
+            short += " (still arriving: lost counts late events)"
         return Verdict(f"{lost:,} lost, p99 {p99:,.1f} ms, sent {run['sent']:,}{short}", met)
 
     return check
@@ -296,8 +298,9 @@ def _backlog_row(results: Results) -> str | None:
     run = get(results, "backlog")
     if not run:
         return None
+    consumer = {"bus": "the bus", "zmqtt": "bare zmqtt"}.get(run.get("consumer", "zmqtt"))
     return (
-        f"published {_n(run['publish_per_s'])}/s; the bus drained {_n(run['drained'])} "
+        f"published {_n(run['publish_per_s'])}/s; {consumer} drained {_n(run['drained'])} "
         f"at {_n(run['drain_per_s'])}/s"
     )
 

@@ -192,3 +192,20 @@ def test_markdown_leaves_out_rows_measured_in_neither_run() -> None:
     text = stats.markdown(_results())
     assert "consumer draining" not in text
     assert "| goal | target |" in text
+
+
+def test_a_latency_run_that_did_not_settle_says_so() -> None:
+    rows = stats.evaluate(_results(latency=_latency(lost=10, settled=False)))
+    row = next(r for r in rows if r["goal"] == "1,000 events/s for 60 s")
+    assert row["met"] is False
+    assert "still arriving" in row["measured"]
+
+
+def test_the_backlog_row_names_the_consumer_of_each_run() -> None:
+    old = _results(backlog={"publish_per_s": 6438.2, "drained": 100_000, "drain_per_s": 8452.4})
+    new = _results(backlog={"consumer": "bus", "publish_per_s": 4550.0, "drained": 100_000,
+                            "drain_per_s": 1033.0})  # fmt: skip
+    new["previous"] = old
+    row = next(r for r in stats.summary(new) if r[0] == "100,000-event backlog")
+    assert "the bus drained 100,000 at 1,033/s" in row[1]
+    assert "bare zmqtt drained 100,000 at 8,452/s" in row[2]
