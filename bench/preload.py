@@ -219,7 +219,13 @@ async def clean_leftovers(settings: BusSettings, progress: Callable[[str], None]
             progress(f"looking for preloaded records in {collection.name}")
             for value in await collection.distinct(field_name, {field_name: tagged}):
                 progress(f"deleting {value} from {collection.name}")
-                deleted += (await collection.delete_many({field_name: value})).deleted_count
+                # One delete of more than PART records fails on FerretDB (SQLite: too many
+                # SQL variables; PostgreSQL: more than 65,535 parameters).
+                while ids := [
+                    record["_id"]
+                    async for record in collection.find({field_name: value}, {"_id": 1}).limit(PART)
+                ]:
+                    deleted += (await collection.delete_many({"_id": {"$in": ids}})).deleted_count
     finally:
         await release_mongo(settings.mongo_url)
     return deleted
