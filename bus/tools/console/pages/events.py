@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sse_starlette.sse import EventSourceResponse
 
 from bus.envelope import Envelope
-from bus.journal import JournalEntry, chain
+from bus.journal import JournalEntry
 from bus.tools.console.auth import SessionDep
 from bus.tools.console.live import Traffic
 from bus.tools.console.stream import live
@@ -104,6 +104,16 @@ def as_tree(entries: list[JournalEntry]) -> list[Step]:
     return steps
 
 
+async def chain_of(correlation_id: str) -> list[JournalEntry]:
+    """What :func:`bus.journal.chain` returns, in two indexed reads: FerretDB 1.24 reads the
+    whole journal for its ``$or`` (21 s for 92,000 entries, measured)."""
+    found = await JournalEntry.find({"correlationid": correlation_id}).to_list()
+    root = await JournalEntry.get(correlation_id)
+    if root is not None and root.correlationid is None:
+        found.append(root)
+    return sorted(found, key=lambda e: e.time)
+
+
 def _ms(moment: datetime, start: datetime) -> float:
     return (moment - start).total_seconds() * 1000
 
@@ -115,7 +125,7 @@ async def chain_page(request: Request, session: SessionDep, event_id: str) -> HT
     if entry is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"event {event_id} is not in the journal")
     correlation = entry.correlationid or entry.id
-    steps = as_tree(await chain(correlation))
+    steps = as_tree(await chain_of(correlation))
     return page(request, "chain.html", event_id=event_id, correlation=correlation, steps=steps)
 
 
@@ -125,15 +135,32 @@ async def document_search(session: SessionDep, document_id: str = "") -> Respons
                             status.HTTP_303_SEE_OTHER)  # fmt: skip
 
 
+CATALOG = "catalog"
+"""The reference catalog's read model (``services.catalog``): one document per upload,
+``key`` its document id, ``timeline`` the ids of the events it applied."""
+
+
 @router.get("/documents/{document_id}", response_class=HTMLResponse)
 async def document_page(request: Request, session: SessionDep, document_id: str) -> HTMLResponse:
-    """The reference system's view of one upload: every journaled event about the document
-    (``data.document_id``), across services, as a timeline drawn as a tree."""
-    found = await JournalEntry.find({"envelope.data.document_id": document_id}).to_list()
-    steps = as_tree(found)
+    """The reference system's view of one upload: its events across services, from the
+    journal, as a timeline drawn as a tree."""
+    steps = as_tree(await document_events(document_id))
     services = sorted({s.entry.source.strip("/").split("/", 1)[0] for s in steps})
     return page(request, "document.html", document_id=document_id, steps=steps,
                 services=services)  # fmt: skip
+
+
+async def document_events(document_id: str) -> list[JournalEntry]:
+    """The upload's causal chain, found through the catalog's entry (an indexed read, then
+    the chain by correlation id); without one (no catalog runs here), every journaled event
+    whose data names the document, which reads the whole journal."""
+    journal = JournalEntry.get_pymongo_collection()
+    entry = await journal.database[CATALOG].find_one({"key": document_id}, {"timeline": 1})
+    for applied in (entry or {}).get("timeline", []):
+        known = await JournalEntry.get(applied.get("event_id", ""))
+        if known is not None:
+            return await chain_of(known.correlationid or known.id)
+    return await JournalEntry.find({"envelope.data.document_id": document_id}).to_list()
 
 
 @router.get("/types/{event_type}", response_class=HTMLResponse)
