@@ -11,7 +11,7 @@ DOCKER  := $(shell docker info >/dev/null 2>&1 && echo yes)
 PYTEST_ARGS ?=
 
 .PHONY: help setup format lint test bench up down status logs stack-up stack-down \
-        services-up services-down publish tail journal demo user docs clean
+        services-up services-down publish tail journal console demo user docs clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -96,6 +96,9 @@ tail: setup ## Watch every domain event as it arrives
 
 journal: setup ## The newest events in the journal
 	$(BUS) journal
+
+console: setup ## The web console on http://127.0.0.1:8090 (log in as ops, or ops-readonly to look only)
+	$(BUS) console
 
 demo: setup ## Upload the sample files as a demo user and watch them become ready (after make up)
 	$(PYTHON) infra/demo.py
