@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 from httpx import ASGITransport, AsyncClient
+from typer.testing import CliRunner
 
 from bus import BusSettings
 from bus.security import OPS, OPS_READONLY, CredentialStore
+from bus.tools.cli import app
 from bus.tools.console import Role, Users, create_app
 
 ORIGIN = "http://testserver"
@@ -28,8 +30,8 @@ def store(tmp_path: Path) -> CredentialStore:
 @pytest.fixture
 async def client(store: CredentialStore) -> AsyncIterator[AsyncClient]:
     # ASGITransport runs no lifespan: the broker and MongoDB are never reached.
-    app = create_app(BusSettings(), Users.from_store(store))
-    async with AsyncClient(transport=ASGITransport(app), base_url=ORIGIN) as client:
+    console_app = create_app(BusSettings(), Users.from_store(store))
+    async with AsyncClient(transport=ASGITransport(console_app), base_url=ORIGIN) as client:
         yield client
 
 
@@ -130,3 +132,10 @@ async def _token(client: AsyncClient) -> str:
     marker = 'name="csrf-token" content="'
     assert marker in html
     return html.split(marker, 1)[1].split('"', 1)[0]
+
+
+def test_bus_console_is_a_command_of_the_cli() -> None:
+    result = CliRunner().invoke(app, ["console", "--help"])
+    assert result.exit_code == 0
+    assert "--port" in result.output
+    assert "ops-readonly" in result.output
