@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from beanie.odm.utils.encoder import Encoder
 from bson import Binary
 
 from bus import BusSettings, Envelope, Publisher, Service
@@ -40,7 +41,7 @@ from services.catalog import (
     read_log,
     updates,
 )
-from services.catalog.history import SLOTS, adopt_earlier_logs
+from services.catalog.history import REKEY, SLOTS, adopt_earlier_logs
 from tests.helpers import eventually, settled
 
 SHA = "ab" * 32
@@ -502,6 +503,24 @@ async def test_logs_kept_by_earlier_versions_are_adopted_once() -> None:
     entry = await stored(story.document_id)
     assert entry.status == "ready"
     assert len(entry.timeline) == 4
+
+
+@pytest.mark.usefixtures("catalog")
+async def test_entries_kept_aside_by_a_start_that_stopped_are_put_back() -> None:
+    story = Story()
+    await apply(story.steps([story.uploaded()])[0])
+    entry = await stored(story.document_id)
+    collection = CatalogEntry.get_pymongo_collection()
+    aside = collection.database[REKEY]
+    await aside.insert_one(Encoder().encode(entry))
+    await collection.delete_many({})  # the earlier start stopped right after its delete
+
+    await adopt_earlier_logs()
+
+    restored = await entry_of(story.document_id)
+    assert restored is not None
+    assert restored.key == str(story.document_id)
+    assert await aside.count_documents({}) == 0
 
 
 def _earlier(who: Story, n: int, event: Event, event_id: str, at: datetime) -> AppliedEventBase:
