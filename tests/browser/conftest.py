@@ -205,6 +205,10 @@ def console(stack: BusSettings, tmp_path: Path) -> Iterator[Callable[..., Consol
 @pytest.fixture(scope="session")
 def driver() -> Iterator[WebDriver]:
     """One headless Chromium for the run (each test logs in afresh: cookies cleared)."""
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not Path(path).exists()]
+    if missing:
+        pytest.fail(f"no {', '.join(missing)}: apt-get install chromium chromium-driver "
+                    "('infra/stack.sh up', which 'make test' runs, installs them)")  # fmt: skip
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for argument in ("--headless=new", "--disable-dev-shm-usage", "--window-size=1500,1100",
