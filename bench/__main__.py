@@ -71,6 +71,7 @@ class Sizes:
     transport: int
     transport_rounds: int
     clean_within: float  # seconds to delete what was preloaded, at most
+    intake_within: float  # seconds of uploads, at most
     catalog: tuple[int, ...]
     jobs: int
 
@@ -79,14 +80,14 @@ FULL = Sizes(
     events=5000, publish=2000, rates=(500, 1000), latency_seconds=60, replica_events=10_000,
     backlog_events=100_000, backlog_within=150, documents=10_000, journal=100_000,
     http_seconds=20, http_clients=20, uploads=50, profile=3000, transport=1000,
-    transport_rounds=2, clean_within=240,
+    transport_rounds=2, clean_within=240, intake_within=240,
     catalog=(0, 3000), jobs=1000,
 )  # fmt: skip
 QUICK = Sizes(
     events=1000, publish=500, rates=(500, 1000), latency_seconds=10, replica_events=2000,
     backlog_events=10_000, backlog_within=60, documents=1000, journal=10_000,
     http_seconds=5, http_clients=20, uploads=5, profile=500, transport=500,
-    transport_rounds=1, clean_within=60,
+    transport_rounds=1, clean_within=60, intake_within=60,
     catalog=(0, 300), jobs=200,
 )  # fmt: skip
 
@@ -321,7 +322,9 @@ def _plan(
         stack = await load()
         if isinstance(stack, str):
             return {"skipped": stack}
-        uploads = await upload_to_ready(args.gateway, stack.api_key, sizes.uploads)
+        uploads = await upload_to_ready(
+            args.gateway, stack.api_key, sizes.uploads, within=sizes.intake_within
+        )
         return {**uploads, "preloaded": stack.summary()}
 
     return {
