@@ -5,14 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-import uvicorn
 
 from bus.loader import ServiceNotFoundError
 from bus.security import CredentialStore
 from bus.service import Service
 from bus.settings import BusSettings
 from bus.tools.cli._common import err_console, fail
-from bus.tools.console import Users, create_app
 from bus.tools.graph import SERVICES_FILE, load_services, reference_names
 
 
@@ -36,6 +34,11 @@ def console_command(
     Log in as ops (its password is in the credentials store, ops.json) to act, or as
     ops-readonly (ops-readonly.json, generated on first start) to look only.
     """
+    # The web stack loads only for this command, not for every ``bus`` invocation.
+    import uvicorn  # noqa: PLC0415
+
+    from bus.tools.console import Users, create_app  # noqa: PLC0415
+
     settings = BusSettings()
     try:
         users = Users.from_store(CredentialStore(settings.credentials_dir))
