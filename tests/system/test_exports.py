@@ -96,6 +96,39 @@ async def journaled(export_id: str, event_type: str) -> list[dict[str, Any]]:
     ]
 
 
+async def download(
+    http: httpx.AsyncClient, location: str, view: dict[str, Any]
+) -> tuple[dict[str, bytes], str]:
+    """Download the export (whole, as plain bytes, and a range of it): its members by name,
+    and its Content-Disposition."""
+    export_id = view["id"]
+    answer = await http.get(f"{location}/download")
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "application/gzip"
+    assert "content-encoding" not in answer.headers
+    assert int(answer.headers["content-length"]) == len(answer.content) == view["size_bytes"]
+    digest = hashlib.sha256(answer.content).digest()
+    assert digest.hex() == view["sha256"]
+    assert answer.headers["repr-digest"] == f"sha-256=:{base64.b64encode(digest).decode()}:"
+    disposition = answer.headers["content-disposition"]
+    assert disposition.startswith("attachment;")
+    assert f'-{export_id[:8]}.tar.gz"' in disposition
+
+    plain = await http.get(f"{location}/download", headers={"Accept": "application/octet-stream"})
+    assert plain.headers["content-type"] == "application/octet-stream"
+    assert plain.content == answer.content
+    part = await http.get(f"{location}/download", headers={"Range": "bytes=10-19"})
+    assert part.status_code == 206
+    assert part.content == answer.content[10:20]
+
+    with tarfile.open(fileobj=io.BytesIO(answer.content), mode="r:gz") as tar:
+        members = {
+            m.name: tar.extractfile(m).read()  # type: ignore[union-attr]
+            for m in tar.getmembers()
+        }
+    return members, disposition
+
+
 async def test_an_export_holds_exactly_the_owners_ready_documents(
     pipeline: Pipeline, unique: Any
 ) -> None:
@@ -129,23 +162,7 @@ async def test_an_export_holds_exactly_the_owners_ready_documents(
         expires = datetime.fromisoformat(polled["expires_at"])
         assert 23.9 * 3600 < (expires - datetime.now(UTC)).total_seconds() <= 24 * 3600
 
-        answer = await http.get(f"{location}/download")
-        assert answer.status_code == 200, answer.text
-        assert answer.headers["content-type"] == "application/gzip"
-        assert "content-encoding" not in answer.headers
-        assert int(answer.headers["content-length"]) == len(answer.content) == view["size_bytes"]
-        digest = hashlib.sha256(answer.content).digest()
-        assert digest.hex() == view["sha256"]
-        assert answer.headers["repr-digest"] == f"sha-256=:{base64.b64encode(digest).decode()}:"
-        disposition = answer.headers["content-disposition"]
-        assert disposition.startswith("attachment;")
-        assert f'-{export_id[:8]}.tar.gz"' in disposition
-
-        with tarfile.open(fileobj=io.BytesIO(answer.content), mode="r:gz") as tar:
-            members = {
-                m.name: tar.extractfile(m).read()  # type: ignore[union-attr]
-                for m in tar.getmembers()
-            }
+        members, disposition = await download(http, location, view)
         folder = disposition.split('filename="', 1)[1].removesuffix('.tar.gz"')
         assert members == {
             f"{folder}/notes.txt": (SAMPLES / "english.txt").read_bytes(),
