@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from beanie import Document
-from beanie.operators import And, In, Or
+from beanie.operators import In
 from pydantic import Field
 from pymongo import DESCENDING, IndexModel
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -106,10 +106,10 @@ async def chain(correlation_id: str) -> list[JournalEntry]:
     (:attr:`bus.envelope.Envelope.correlation`), and the events its handlers publish carry
     that id as their ``correlationid``.
     """
-    query = JournalEntry.find(
-        Or(
-            JournalEntry.correlationid == correlation_id,
-            And(JournalEntry.id == correlation_id, JournalEntry.correlationid == None),  # noqa: E711 - a MongoDB query: matches null or absent
-        )
-    )
-    return await query.sort(+JournalEntry.time).to_list()  # type: ignore[operator]
+    # Two reads of plain equalities rather than one $or: FerretDB 1.24 hands PostgreSQL
+    # only plain equalities, and reads the whole journal for an $or (21 s at 92,000).
+    found = await JournalEntry.find({"correlationid": correlation_id}).to_list()
+    first = await JournalEntry.get(correlation_id)
+    if first is not None and first.correlationid is None:
+        found.append(first)
+    return sorted(found, key=lambda entry: (entry.time, entry.id))
