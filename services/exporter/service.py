@@ -274,7 +274,8 @@ def _finish(out: Any, partial: Path, target: Path) -> None:
 
 
 def _discard_partial(target: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
+    # NotADirectoryError: something that is not a folder is where the archives go.
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
         target.with_name(target.name + ".part").unlink()
 
 
