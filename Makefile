@@ -104,9 +104,9 @@ demo: setup ## Upload the sample files as a demo user and watch them become read
 	$(PYTHON) infra/demo.py
 
 docs: setup ## Regenerate docs/: the choreography graph, the system's AsyncAPI and the gateway's OpenAPI
-	$(BUS) graph --service gateway,accounts,inspector,catalog,notifier,journal -o docs/graph.mmd
-	$(BUS) graph --service gateway,accounts,inspector,catalog,notifier,journal -f html -o docs/graph.html
-	$(BUS) docs --service gateway,accounts,inspector,catalog,notifier,journal
+	$(BUS) graph --service gateway,accounts,inspector,catalog,notifier,exporter,journal -o docs/graph.mmd
+	$(BUS) graph --service gateway,accounts,inspector,catalog,notifier,exporter,journal -f html -o docs/graph.html
+	$(BUS) docs --service gateway,accounts,inspector,catalog,notifier,exporter,journal
 	$(PYTHON) -m services.gateway.openapi docs/openapi.json
 
 user: setup ## Create a user and print its API key: make user EMAIL=you@example.com

@@ -312,7 +312,7 @@ warn_env_differs() {
     done <"/proc/$1/environ"
     relevant() {
         [[ $1 != BUS_BIN ]] &&
-            [[ $1 =~ ^(BUS|GATEWAY|ACCOUNTS|INSPECTOR|NOTIFIER|STORAGE|OTEL)_ || $1 == *_PORT || $1 == PYTHONPATH ]]
+            [[ $1 =~ ^(BUS|GATEWAY|ACCOUNTS|INSPECTOR|NOTIFIER|EXPORTER|STORAGE|OTEL)_ || $1 == *_PORT || $1 == PYTHONPATH ]]
     }
     for name in $(compgen -e); do
         relevant "$name" || continue

@@ -376,7 +376,7 @@ async def test_a_reply_does_not_wait_behind_the_requesters_backlog_of_events(
     async with Publisher(settings=plain) as publisher:
         for n in range(300):
             await publisher.publish(uploaded(n))
-    await eventually(lambda: len(taken) == 1, what="the handler to be stuck on the first event")
+    await eventually(lambda: len(taken) >= 1, what="the handler to be stuck on the first events")
     try:
         assert await asker.request(QuotaLeft(user_id="6"), timeout=5) == left(6)
     finally:
@@ -407,7 +407,7 @@ async def test_a_query_does_not_wait_behind_the_responders_backlog_of_events(
     async with Publisher(settings=plain) as publisher:
         for n in range(300):
             await publisher.publish(uploaded(n))
-    await eventually(lambda: len(taken) == 1, what="the handler to be stuck on the first event")
+    await eventually(lambda: len(taken) >= 1, what="the handler to be stuck on the first events")
     try:
         assert await asker.request(QuotaLeft(user_id="8"), timeout=5) == left(8)
     finally:
