@@ -71,7 +71,7 @@ async def test_concurrent_publishes_share_insert_commands_and_journal_before_sen
     unjournaled: list[str] = []
     sent: list[str] = []
 
-    async def send(broker: Any, envelope: Envelope, topic: str) -> None:
+    async def send(broker: Any, envelope: Envelope, topic: str, **_: object) -> None:
         if await JournalEntry.get(envelope.id) is None:
             unjournaled.append(envelope.id)
         await real_send(broker, envelope, topic)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import aiosmtplib
 import jinja2
@@ -77,7 +77,7 @@ def test_refusal_and_failure_mails_give_the_reason(
 
 
 def test_every_kind_has_a_template_that_needs_all_its_values() -> None:
-    values = {
+    values: dict[str, Any] = {
         "document_id": DOC, "owner": "a", "filename": "f", "content_type": "text/plain",
         "language": None, "reason": "r", "stage": "s",
     }  # fmt: skip
