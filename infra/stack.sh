@@ -411,6 +411,42 @@ REVOKE ALL ON DATABASE "$FERRETDB_PG_DB" FROM PUBLIC;
 SQL
 }
 
+# FerretDB 1.24 keeps each collection in a table with one jsonb column, _jsonb, and hands
+# PostgreSQL its equality filters as `_jsonb @> '{...}'`, which its own B-tree indexes
+# cannot serve: every lookup read the whole table (21.6 ms at 2,100 catalog entries). A GIN
+# index (jsonb_path_ops) serves @> (0.46 ms, same lookup). An event trigger gives every
+# table FerretDB creates one; existing tables get theirs here. Idempotent, on every `up`.
+index_ferretdb() {
+    pg_locate
+    as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK" -p "$POSTGRES_PORT" -U "$(pg_os_user)" \
+        -d "$FERRETDB_PG_DB" <<'SQL'
+CREATE OR REPLACE FUNCTION chorus_gin_index() RETURNS event_trigger LANGUAGE plpgsql AS $$
+DECLARE created record;
+BEGIN
+    FOR created IN SELECT * FROM pg_event_trigger_ddl_commands() WHERE command_tag = 'CREATE TABLE'
+    LOOP
+        IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = created.objid AND attname = '_jsonb') THEN
+            EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s USING gin (_jsonb jsonb_path_ops)',
+                           'chorus_gin_' || created.objid, created.object_identity);
+        END IF;
+    END LOOP;
+END $$;
+SELECT 'CREATE EVENT TRIGGER chorus_gin_index ON ddl_command_end WHEN TAG IN (''CREATE TABLE'') '
+       'EXECUTE FUNCTION chorus_gin_index()'
+ WHERE NOT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'chorus_gin_index') \gexec
+DO $$
+DECLARE existing record;
+BEGIN
+    FOR existing IN SELECT c.oid, c.oid::regclass AS name FROM pg_class c
+        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = '_jsonb' WHERE c.relkind = 'r'
+    LOOP
+        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s USING gin (_jsonb jsonb_path_ops)',
+                       'chorus_gin_' || existing.oid, existing.name);
+    END LOOP;
+END $$;
+SQL
+}
+
 # --- ferretdb
 
 # Real MongoDB {ping: 1} over the wire protocol (OP_MSG), stdlib Python only:
@@ -745,7 +781,8 @@ cmd_up() {
             if [[ $s == postgres && ${STATE[$s]} != external ]]; then
                 # setup only when a role cannot log in (new, or another password)
                 ready_postgres "$port" && { roles_postgres "$port" ||
-                    { setup_postgres >>"$log" 2>&1 && roles_postgres "$port"; }; } && ok=1
+                    { setup_postgres >>"$log" 2>&1 && roles_postgres "$port"; }; } &&
+                    index_ferretdb >>"$log" 2>&1 && ok=1
             else
                 "health_$s" "$port" && ok=1
             fi

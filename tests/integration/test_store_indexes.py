@@ -1,0 +1,48 @@
+"""FerretDB's tables on PostgreSQL get a GIN index, so equality lookups do not read the
+whole table (infra/stack.sh ``index_ferretdb``)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from urllib.parse import urlsplit
+
+import asyncpg
+from pymongo import AsyncMongoClient
+
+from bus import BusSettings
+
+
+async def test_a_new_collection_gets_a_gin_index_that_serves_equalities(
+    settings: BusSettings,
+) -> None:
+    database = urlsplit(settings.mongo_url).path.strip("/")
+    collection = f"indexed_{uuid.uuid4().hex[:8]}"
+    mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(settings.mongo_url)
+    await mongo[database][collection].insert_many([{"key": str(n)} for n in range(500)])
+    login = json.loads((settings.credentials_dir / "postgres-ferretdb.json").read_text())
+    pg = await asyncpg.connect(
+        host="127.0.0.1", port=urlsplit(settings.postgres_url).port or 5432,
+        user=login["username"], password=login["password"], database="ferretdb",
+    )  # fmt: skip
+    try:
+        table = await pg.fetchval(
+            f"SELECT _jsonb->>'table' FROM \"{database}\"._ferretdb_database_metadata"
+            " WHERE _jsonb->>'_id' = $1",
+            collection,
+        )
+        assert table, "FerretDB created a table for the collection"
+        indexes = await pg.fetch(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = $2",
+            database, table,
+        )  # fmt: skip
+        assert any("gin" in i["indexdef"] and "jsonb_path_ops" in i["indexdef"] for i in indexes)
+        await pg.execute("SET enable_seqscan = off")  # 500 rows: make the planner show it can
+        plan = await pg.fetch(
+            f'EXPLAIN SELECT _jsonb FROM "{database}"."{table}" WHERE _jsonb @> \'{{"key": "7"}}\''
+        )
+        assert "chorus_gin_" in "\n".join(row[0] for row in plan)
+    finally:
+        await pg.close()
+        await mongo[database].drop_collection(collection)
+        await mongo.close()
