@@ -412,38 +412,41 @@ SQL
 }
 
 # FerretDB 1.24 keeps each collection in a table with one jsonb column, _jsonb, and hands
-# PostgreSQL its equality filters as `_jsonb @> '{...}'`, which its own B-tree indexes
-# cannot serve: every lookup read the whole table (21.6 ms at 2,100 catalog entries). A GIN
-# index (jsonb_path_ops) serves @> (0.46 ms, same lookup). An event trigger gives every
-# table FerretDB creates one; existing tables get theirs here. Idempotent, on every `up`.
+# PostgreSQL an equality filter as `_jsonb->'field' @> value`, which its own B-tree indexes
+# cannot serve: every lookup read the whole table (a catalog entry by key: 19.3 ms at 2,100
+# entries). A GIN index on that expression (jsonb_path_ops) serves it (0.14 ms). An event
+# trigger gives every table FerretDB creates one per field the services look up by
+# equality; existing tables get theirs here. Idempotent, on every `up`.
 index_ferretdb() {
     pg_locate
     as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK" -p "$POSTGRES_PORT" -U "$(pg_os_user)" \
         -d "$FERRETDB_PG_DB" <<'SQL'
+CREATE OR REPLACE FUNCTION chorus_index_fields(tbl oid) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE field text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = tbl AND attname = '_jsonb') THEN
+        RETURN;
+    END IF;
+    FOREACH field IN ARRAY ARRAY['_id', 'key', 'document', 'owner', 'correlationid', 'service',
+                                 'event_id', 'type']
+    LOOP
+        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s USING gin ((_jsonb->%L) jsonb_path_ops)',
+                       'chorus_gin_' || tbl || '_' || field, tbl::regclass, field);
+    END LOOP;
+END $$;
 CREATE OR REPLACE FUNCTION chorus_gin_index() RETURNS event_trigger LANGUAGE plpgsql AS $$
 DECLARE created record;
 BEGIN
     FOR created IN SELECT * FROM pg_event_trigger_ddl_commands() WHERE command_tag = 'CREATE TABLE'
     LOOP
-        IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = created.objid AND attname = '_jsonb') THEN
-            EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s USING gin (_jsonb jsonb_path_ops)',
-                           'chorus_gin_' || created.objid, created.object_identity);
-        END IF;
+        PERFORM chorus_index_fields(created.objid);
     END LOOP;
 END $$;
 SELECT 'CREATE EVENT TRIGGER chorus_gin_index ON ddl_command_end WHEN TAG IN (''CREATE TABLE'') '
        'EXECUTE FUNCTION chorus_gin_index()'
  WHERE NOT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'chorus_gin_index') \gexec
-DO $$
-DECLARE existing record;
-BEGIN
-    FOR existing IN SELECT c.oid, c.oid::regclass AS name FROM pg_class c
-        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = '_jsonb' WHERE c.relkind = 'r'
-    LOOP
-        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s USING gin (_jsonb jsonb_path_ops)',
-                       'chorus_gin_' || existing.oid, existing.name);
-    END LOOP;
-END $$;
+SELECT chorus_index_fields(c.oid) FROM pg_class c
+  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = '_jsonb' WHERE c.relkind = 'r';
 SQL
 }
 
