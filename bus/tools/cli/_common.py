@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import sys
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 
 from bus._internal.mqtt import MQTT_ERRORS
@@ -60,3 +63,29 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         fail("timed out reaching a server of the stack (is it running? try 'make up')")
     except MQTT_ERRORS as exc:
         fail(f"cannot reach a server of the stack: {exc} (is it running? try 'make up')")
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_data(data: str, model: type[M], name: str) -> M:
+    """The DATA argument (JSON, or ``@file`` holding JSON) as ``model``; a clear error and
+    exit 1 otherwise (``name``: what the data should match, in the message)."""
+    text = data
+    if data.startswith("@"):
+        path = Path(data[1:])
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            fail(f"cannot read {path}: {exc.strerror or exc}")
+    try:
+        loaded = json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(f"DATA is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+    try:
+        return model.model_validate(loaded)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'data'}: {e['msg']}" for e in exc.errors()
+        )
+        fail(f"data does not match {name}: {problems}")

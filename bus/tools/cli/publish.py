@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
 from bus.envelope import Envelope
 from bus.publisher import Publisher
-from bus.tools.cli._common import CONNECT_TIMEOUT, console, fail, run, traced
+from bus.tools.cli._common import CONNECT_TIMEOUT, console, fail, parse_data, run, traced
 from contracts import Event, UnknownEventError, all_events, lookup
 
 
@@ -37,7 +34,7 @@ def publish_command(  # noqa: PLR0917 - typer turns each parameter into an optio
 ) -> None:
     """Publish one event at QoS 1, checked against its contract first."""
     event_class = _find(type_or_topic)
-    event = _validate(event_class, _load(data))
+    event = parse_data(data, event_class, event_class.contract.type)
     with traced("bus-publish"):
         envelope = run(_publish(event, event_id, source, binary=binary))
     if as_json:
@@ -55,30 +52,6 @@ def _find(type_or_topic: str) -> type[Event]:
     except UnknownEventError as exc:
         known = ", ".join(e.contract.type for e in all_events())
         fail(f"{exc.args[0]}; known types: {known}")
-
-
-def _load(data: str) -> Any:
-    text = data
-    if data.startswith("@"):
-        path = Path(data[1:])
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            fail(f"cannot read {path}: {exc.strerror or exc}")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        fail(f"DATA is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
-
-
-def _validate(event_class: type[Event], data: Any) -> Event:
-    try:
-        return event_class.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'data'}: {e['msg']}" for e in exc.errors()
-        )
-        fail(f"data does not match {event_class.contract.type}: {problems}")
 
 
 async def _publish(

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 
 from bus.requests import RequestError, request
-from bus.tools.cli._common import console, fail, run
+from bus.tools.cli._common import console, fail, parse_data, run
 from contracts import Query, Reply, UnknownQueryError, all_queries, query_by_name
 
 
@@ -30,7 +27,7 @@ def request_command(
     responder answers with an error.
     """
     query_class = _find(type_or_topic)
-    query = _validate(query_class, _load(data))
+    query = parse_data(data, query_class, query_class.query.type)
     reply = run(_ask(query, timeout))
     if isinstance(reply, RequestError):
         fail(str(reply))
@@ -52,27 +49,3 @@ def _find(type_or_topic: str) -> type[Query[Any]]:
     except UnknownQueryError as exc:
         known = ", ".join(q.query.type for q in all_queries()) or "none"
         fail(f"{exc.args[0]}; known queries: {known}")
-
-
-def _load(data: str) -> Any:
-    text = data
-    if data.startswith("@"):
-        path = Path(data[1:])
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            fail(f"cannot read {path}: {exc.strerror or exc}")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        fail(f"DATA is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
-
-
-def _validate(query_class: type[Query[Any]], data: Any) -> Query[Any]:
-    try:
-        return query_class.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'data'}: {e['msg']}" for e in exc.errors()
-        )
-        fail(f"data does not match {query_class.query.type}: {problems}")
