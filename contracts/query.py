@@ -15,6 +15,8 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from contracts.base import ContractInfo
+
 QUERY_ROOT = "queries"
 """The first topic level of every query."""
 
@@ -35,25 +37,9 @@ R = TypeVar("R", bound=Reply)
 
 
 @dataclass(frozen=True, slots=True)
-class QueryInfo:
-    """Where and under which name a query travels.
-
-    Attributes:
-        name: ``<domain>.<query>``, for example ``accounts.quota_left``.
-        version: The schema version; a breaking change gets a new one.
-    """
-
-    name: str
-    version: int
-
-    @property
-    def domain(self) -> str:
-        return self.name.split(".", 1)[0]
-
-    @property
-    def type(self) -> str:
-        """``accounts.quota_left.v1``."""
-        return f"{self.name}.v{self.version}"
+class QueryInfo(ContractInfo):
+    """Where and under which name a query travels: named and versioned as an event is
+    (``accounts.quota_left``, ``accounts.quota_left.v1``), on a topic of its own."""
 
     @property
     def topic(self) -> str:
