@@ -36,6 +36,7 @@ from uuid import UUID
 
 from pymongo.errors import DuplicateKeyError
 
+from bus.mongo import save_by_key
 from contracts import (
     DocumentContentDeleted,
     DocumentFailed,
@@ -177,7 +178,7 @@ async def refresh(document_id: UUID) -> CatalogEntry | None:
             return None
         entry = CatalogEntry.model_validate(project(document_id, logged).model_dump())
         try:
-            await entry.save()
+            await save_by_key(entry)
         except DuplicateKeyError:
             continue  # two first writes raced to insert the entry; this one is now an update
         now = await read_log(document_id)

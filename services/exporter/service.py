@@ -22,6 +22,7 @@ from uuid import UUID
 from pymongo.errors import DuplicateKeyError
 
 from bus import BusSettings, GaveUp, JobContext, RetryPolicy, Service
+from bus.mongo import save_by_key
 from contracts import ExportExpired, ExportFailed, ExportReady, ExportRequested
 from services.catalog import CatalogEntry
 from services.exporter.archive import ArchiveWriter, Written
@@ -59,7 +60,7 @@ async def _update(record: ExportRecord, **changes: Any) -> None:
     for field, value in changes.items():
         setattr(record, field, value)
     record.updated_at = _now()
-    await record.save()
+    await save_by_key(record)
 
 
 async def ready_documents(owner: str) -> list[CatalogEntry]:
