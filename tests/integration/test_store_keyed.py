@@ -92,7 +92,7 @@ async def rows_read_by(saves: Any, count: int, stats: Any) -> int:
     read_before, updated_before = await stats()
     await saves()
     deadline = time.monotonic() + 30
-    while (now := await stats())[1] < updated_before + count:
+    while (await stats())[1] < updated_before + count:
         assert time.monotonic() < deadline, "PostgreSQL never counted the updates"
         await asyncio.sleep(0.5)
     await asyncio.sleep(1)  # the reads of the last update's transaction, flushed with it
@@ -106,7 +106,8 @@ async def test_save_by_key_replaces_the_whole_document_by_its_key(
     chosen.value = -1
     await save_by_key(chosen)
     stored = await Keyed.find_one({"key": chosen.key})
-    assert stored is not None and stored.value == -1 and stored.id == chosen.id
+    assert stored is not None
+    assert (stored.value, stored.id) == (-1, chosen.id)
     assert await Keyed.find({"key": chosen.key}).count() == 1
     fresh = Keyed(value=12345)
     await save_by_key(fresh)  # not there: inserted, with its own _id
