@@ -96,7 +96,8 @@ async def rows_read_by(saves: Any, count: int, stats: Any) -> int:
         assert time.monotonic() < deadline, "PostgreSQL never counted the updates"
         await asyncio.sleep(0.5)
     await asyncio.sleep(1)  # the reads of the last update's transaction, flushed with it
-    return (await stats())[0] - read_before
+    read_after: int = (await stats())[0]
+    return read_after - read_before
 
 
 async def test_save_by_key_replaces_the_whole_document_by_its_key(
