@@ -1,13 +1,15 @@
 """A service's operations endpoint: ``/healthz``, ``/readyz`` and ``/metrics``.
 
 ``bus run SERVICE --ops-port N`` (or ``BUS_OPS_PORT``) serves it on
-``127.0.0.1:N`` from the service's own event loop, so ``/healthz`` answering
-also proves the loop is not stuck.
+``127.0.0.1:N`` (0: a free port) from the service's own event loop, so ``/healthz``
+answering also proves the loop is not stuck. The replica's presence says where
+(``Presence.ops_url``): that is how the console finds the metrics it draws.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -17,10 +19,12 @@ from starlette.routing import Route
 
 from bus._internal.infra import UNREACHABLE
 from bus.constants import JOB_QUEUE
-from bus.discovery import Health
+from bus.discovery import Health, advertise_ops
 from bus.http import HttpServer
 from bus.metrics import JOBS_IN_QUEUE
 from bus.service import Service
+
+log = logging.getLogger("bus.ops")
 
 
 def create_ops_app(service: Service) -> Starlette:
@@ -62,7 +66,8 @@ def create_ops_app(service: Service) -> Starlette:
 
 
 def serve_ops(service: Service, port: int, host: str = "127.0.0.1") -> None:
-    """Serve the operations endpoint while ``service`` runs (from its start to its stop)."""
+    """Serve the operations endpoint while ``service`` runs (from its start to its stop),
+    on ``host:port`` (port 0: a free one), and say where in its presence."""
     app = create_ops_app(service)
     running: list[HttpServer] = []
 
@@ -71,8 +76,11 @@ def serve_ops(service: Service, port: int, host: str = "127.0.0.1") -> None:
         server = HttpServer(app, host, port)
         await server.start()
         running.append(server)
+        advertise_ops(service, server.url)
+        log.info("%s serves /healthz, /readyz and /metrics on %s", service.name, server.url)
 
     @service.on_stopping
     async def stop_ops() -> None:
+        advertise_ops(service, None)
         while running:
             await running.pop().stop()

@@ -50,6 +50,10 @@ class Presence(BaseModel):
         jobs: The service's job names.
         worker: Whether this replica runs a job worker.
         shared: Whether its replicas split each stream.
+        ops_url: Where the replica serves ``/healthz``, ``/readyz`` and ``/metrics``
+            (``bus run --ops-port``), such as ``http://127.0.0.1:41234``; on loopback,
+            so only a reader on its ``host`` reaches it. None: it serves none (and a
+            replica of an older version never says).
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -69,6 +73,7 @@ class Presence(BaseModel):
     worker: bool = False
     shared: bool = True
     health: Health
+    ops_url: str | None = None
 
     @property
     def topic(self) -> str:

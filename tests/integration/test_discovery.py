@@ -11,12 +11,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bus import BusSettings, JobContext, Service
 from bus._internal.broker import make_broker
 from bus.constants import PRESENCE_TOPIC
 from bus.discovery import Presence, PresenceFeed, Roster, presence_feed, read_presence
+from bus.ops import serve_ops
 from contracts import DocumentInspected, DocumentUploaded
 from tests.faults.conftest import ServiceProcess, consumer_env
 from tests.helpers import bus as run_bus
@@ -93,11 +95,39 @@ async def test_presence_appears_on_start_and_goes_on_a_clean_stop(
         assert presence.pid == os.getpid()
         assert presence.health.problems == []
         assert presence.heartbeat_interval == settings.presence_interval
+        assert presence.ops_url is None  # it serves no ops endpoint
 
         await service.stop()
         await wait_for(feed, lambda r: topic not in r.presences, within=10, what="its deletion")
     # Deleted on the broker, not only announced as gone: a new reader finds nothing.
     assert (await read_presence(settings)).sightings() == []
+
+
+async def test_the_presence_says_where_the_replica_serves_its_metrics(
+    settings: BusSettings, services: list[Service], unique: Callable[[str], str]
+) -> None:
+    service = indexer(unique("indexer"), settings)
+    serve_ops(service, 0)  # a free port: only the presence tells which
+    services.append(service)
+    topic = presence_of(service.name)
+    async with presence_feed(settings) as feed:
+        await service.start()
+        await wait_for(feed, lambda r: topic in r.presences, within=10, what="the presence")
+        url = feed.roster.presences[topic].ops_url
+        assert url is not None
+        assert url.startswith("http://127.0.0.1:")
+        assert not url.endswith(":0")
+        async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+            health = await http.get("/healthz")
+            assert health.json() == {"status": "ok", "service": service.name}
+            metrics = await http.get("/metrics")
+            assert metrics.status_code == 200
+            assert "chorus_handler_seconds" in metrics.text
+        await service.stop()
+        await wait_for(feed, lambda r: topic not in r.presences, within=10, what="its deletion")
+    with pytest.raises(httpx.ConnectError):
+        async with httpx.AsyncClient(timeout=5) as http:
+            await http.get(f"{url}/healthz")
 
 
 async def test_a_worker_only_process_has_a_presence_of_its_own(

@@ -20,6 +20,7 @@ from bus.discovery import (
     Health,
     Presence,
     Roster,
+    advertise_ops,
     check_health,
     describe,
     instance_of,
@@ -88,6 +89,29 @@ def test_a_presence_survives_the_round_trip() -> None:
 def test_a_newer_presence_with_more_fields_still_reads() -> None:
     payload = presence().model_dump(mode="json") | {"region": "eu-west", "cpu": 0.3}
     assert Presence.model_validate(payload) == presence()
+
+
+def test_a_presence_of_an_older_version_without_an_ops_url_still_reads() -> None:
+    payload = presence().model_dump(mode="json")
+    del payload["ops_url"]
+    assert Presence.model_validate(payload).ops_url is None
+    served = presence(ops_url="http://127.0.0.1:41234")
+    assert Presence.from_bytes(served.to_bytes()).ops_url == "http://127.0.0.1:41234"
+
+
+def test_describe_says_where_the_ops_endpoint_is_while_it_is_advertised() -> None:
+    service, other = indexer(BusSettings()), indexer(BusSettings())
+    up = Health(broker=True)
+
+    def described(which: Service) -> str | None:
+        return describe(which, client_id="indexer-1", consuming=True, working=False,
+                        started_at=T0, health=up).ops_url  # fmt: skip
+
+    assert described(service) is None
+    advertise_ops(service, "http://127.0.0.1:41234")
+    assert (described(service), described(other)) == ("http://127.0.0.1:41234", None)
+    advertise_ops(service, None)
+    assert described(service) is None
 
 
 def test_health_names_what_is_down() -> None:

@@ -30,7 +30,11 @@ LogFormatOption = Annotated[LogFormat, typer.Option(help="auto: JSON unless on a
 OpsPort = Annotated[
     int | None,
     typer.Option(
-        min=1, max=65535, envvar="BUS_OPS_PORT", help="Serve /healthz, /readyz, /metrics here"
+        min=0,
+        max=65535,
+        envvar="BUS_OPS_PORT",
+        help="Serve /healthz, /readyz, /metrics on 127.0.0.1 here (0: a free port); the "
+        "presence says where",
     ),
 ]
 
