@@ -13,7 +13,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,6 +28,8 @@ from bus import BusSettings
 from bus.mongo import connect_mongo, release_mongo, save_by_key
 
 ROWS = 1000
+
+Stats = Callable[[], Awaitable[tuple[int, int]]]
 
 
 class Keyed(Document):
@@ -58,7 +60,7 @@ async def keyed(settings: BusSettings) -> AsyncIterator[list[Keyed]]:
 
 
 @pytest.fixture
-async def table_stats(settings: BusSettings) -> AsyncIterator[Any]:
+async def table_stats(settings: BusSettings) -> AsyncIterator[Stats]:
     """A function returning (rows read by sequential scans, rows updated) of Keyed's table."""
     database = urlsplit(settings.mongo_url).path.strip("/")
     login = json.loads((settings.credentials_dir / "postgres-ferretdb.json").read_text())
@@ -87,7 +89,7 @@ async def table_stats(settings: BusSettings) -> AsyncIterator[Any]:
         await pg.close()
 
 
-async def rows_read_by(saves: Any, count: int, stats: Any) -> int:
+async def rows_read_by(saves: Callable[[], Awaitable[None]], count: int, stats: Stats) -> int:
     """Rows sequentially scanned while ``saves()`` updated ``count`` documents."""
     read_before, updated_before = await stats()
     await saves()
@@ -96,8 +98,7 @@ async def rows_read_by(saves: Any, count: int, stats: Any) -> int:
         assert time.monotonic() < deadline, "PostgreSQL never counted the updates"
         await asyncio.sleep(0.5)
     await asyncio.sleep(1)  # the reads of the last update's transaction, flushed with it
-    read_after: int = (await stats())[0]
-    return read_after - read_before
+    return (await stats())[0] - read_before
 
 
 async def test_save_by_key_replaces_the_whole_document_by_its_key(
@@ -127,7 +128,7 @@ async def test_two_first_writes_of_one_document_leave_one(keyed: list[Keyed]) ->
 
 
 async def test_save_by_key_does_not_read_the_table_where_save_by_uuid_does(
-    keyed: list[Keyed], table_stats: Any
+    keyed: list[Keyed], table_stats: Stats
 ) -> None:
     chosen = keyed[:5]
 
