@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, HTTPException, Request, status
-from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from bus.deadletters import StoredDeadLetter
@@ -18,6 +18,7 @@ from bus.service import Service
 from bus.settings import BusSettings
 from bus.tools.console.auth import NotLoggedInError, SessionDep, Sessions, Users
 from bus.tools.console.live import Presences, Traffic
+from bus.tools.console.metrics import Measurements
 from bus.tools.console.pages import (
     config,
     deadletters,
@@ -57,6 +58,7 @@ def create_app(settings: BusSettings, users: Users, *, targets: Iterable[Service
         tasks = [
             asyncio.create_task(app.state.presences.follow(settings)),
             asyncio.create_task(app.state.traffic.follow(settings)),
+            asyncio.create_task(app.state.measurements.follow(app.state.presences)),
         ]
         try:
             yield
@@ -75,6 +77,7 @@ def create_app(settings: BusSettings, users: Users, *, targets: Iterable[Service
     app.state.sessions = Sessions()
     app.state.presences = Presences()
     app.state.traffic = Traffic()
+    app.state.measurements = Measurements()
     app.state.targets = {t.name: t for t in targets}
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for area in (login, services, flow, events, deadletters, config, numbers):
@@ -83,6 +86,13 @@ def create_app(settings: BusSettings, users: Users, *, targets: Iterable[Service
     @app.get("/")
     async def home(session: SessionDep) -> Response:
         return RedirectResponse("/services", status.HTTP_303_SEE_OTHER)
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        """Whether the console follows the bus (no login: it tells nothing else)."""
+        following = app.state.presences.connected and app.state.traffic.connected
+        return JSONResponse({"status": "ok" if following else "not following the bus"},
+                            200 if following else 503)  # fmt: skip
 
     @app.exception_handler(NotLoggedInError)
     async def not_logged_in(request: Request, _: Exception) -> Response:

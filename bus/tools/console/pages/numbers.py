@@ -1,13 +1,16 @@
-"""Numbers: per service, what it published and its dead letters, per second over the last
-minutes, as small charts; counted by the console from the bus itself.
+"""Numbers: per service, as small charts over the last minutes, updated live:
 
-Handler latencies, retries and job queue depth live in each replica's own Prometheus
-``/metrics`` (``bus run --ops-port``); the console does not read them yet: a presence
-does not say where a replica serves them.
+- what it published and its dead letters, counted by the console from the bus itself;
+- its throughput, handler p50/p99, retries and job queue depth, from its replicas' own
+  ``/metrics`` (:mod:`bus.tools.console.metrics`), for the replicas whose presence says
+  where they serve them (``bus run --ops-port``, which ``make up`` gives each one); a
+  service none of whose replicas does shows "no metrics".
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
@@ -16,6 +19,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from bus.tools.console.auth import SessionDep
 from bus.tools.console.live import HISTORY, Presences, Traffic
+from bus.tools.console.metrics import Measurements, Point, ServiceNumbers
 from bus.tools.console.stream import live
 from bus.tools.console.templating import fragment, page
 
@@ -23,10 +27,32 @@ router = APIRouter()
 
 WIDTH, HEIGHT = 300.0, 36.0
 
+NONE = "-"
+"""Shown for a figure with nothing behind it (no event handled, no job queue)."""
+
+Line = list[tuple[float, float | None]]
+"""A chart's line: (x from 0 to 1, value or None for a gap)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """A service's numbers from its replicas' ``/metrics``, over the last minute."""
+
+    rate: str
+    p50: str
+    p99: str
+    retries: str
+    queue: str
+    charts: str
+    note: str
+
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One service's numbers: totals since the console started, the last minute, a chart."""
+    """One service's numbers: totals since the console started, the last minute, charts.
+
+    ``measured`` is None when none of its replicas' metrics could be read (``missing``
+    says why)."""
 
     service: str
     replicas: int
@@ -35,37 +61,123 @@ class Row:
     dead: int
     dead_last_minute: int
     chart: str
+    measured: Measured | None
+    missing: str
 
 
-def sparkline(values: list[int], dead: list[int]) -> str:
-    """An inline SVG of per-second counts: published in green, dead letters in red."""
-    top = max([1, *values, *dead])
-    step = WIDTH / max(len(values) - 1, 1)
+def chart(lines: dict[str, Line], *, caption: str, label: str) -> str:
+    """An inline SVG with one polyline per CSS class, scaled to the highest value; a
+    None value breaks its line."""
+    top = max([v for line in lines.values() for _, v in line if v is not None], default=0.0)
+    top = top or 1.0
 
-    def points(series: list[int]) -> str:
-        return " ".join(
-            f"{i * step:.1f},{HEIGHT - 2 - (HEIGHT - 4) * v / top:.1f}"
-            for i, v in enumerate(series)
-        )
+    def polylines(css: str, line: Line) -> str:
+        runs: list[list[str]] = [[]]
+        for x, value in line:
+            if value is None:
+                runs.append([])
+            else:
+                y = HEIGHT - 2 - (HEIGHT - 4) * value / top
+                runs[-1].append(f"{x * WIDTH:.1f},{y:.1f}")
+        return "".join(f'<polyline class="{css}" points="{" ".join(run)}"/>' for run in runs if run)
 
     return (
         f'<svg class="spark" width="{WIDTH:.0f}" height="{HEIGHT:.0f}" '
-        f'viewBox="0 0 {WIDTH:.0f} {HEIGHT:.0f}" role="img" aria-label="per second">'
-        f'<polyline class="produced" points="{points(values)}"/>'
-        f'<polyline class="dead" points="{points(dead)}"/>'
-        f'<text x="2" y="10">max {top}/s</text></svg>'
+        f'viewBox="0 0 {WIDTH:.0f} {HEIGHT:.0f}" role="img" aria-label="{label}">'
+        + "".join(polylines(css, line) for css, line in lines.items())
+        + f'<text x="2" y="10">{caption.format(top=_number(top))}</text></svg>'
     )
 
 
-def rows(presences: Presences, traffic: Traffic) -> list[Row]:
+def sparkline(values: Sequence[float], dead: Sequence[float]) -> str:
+    """Per-second counts: published in green, dead letters in red."""
+    step = 1 / max(len(values) - 1, 1)
+    return chart(
+        {
+            "produced": [(i * step, float(v)) for i, v in enumerate(values)],
+            "dead": [(i * step, float(v)) for i, v in enumerate(dead)],
+        },
+        caption="max {top}/s",
+        label="published and dead letters per second",
+    )
+
+
+def timelines(points: Sequence[Point], now: float) -> str:
+    """The metrics' charts: events per second; handler p50 and p99 in milliseconds;
+    retries per reading and the job queue."""
+
+    def x(point: Point) -> float:
+        return min(max(1 - (now - point.at) / HISTORY, 0.0), 1.0)
+
+    def ms(value: float | None) -> float | None:
+        return None if value is None else value * 1000
+
+    return "".join(
+        (
+            chart({"rate": [(x(p), p.rate) for p in points]},
+                  caption="handled, max {top}/s", label="events handled per second"),
+            chart({"p50": [(x(p), ms(p.quantile(0.5))) for p in points],
+                   "p99": [(x(p), ms(p.quantile(0.99))) for p in points]},
+                  caption="p50 · p99, max {top} ms", label="handler time p50 and p99"),
+            chart({"retries": [(x(p), p.retries) for p in points],
+                   "queue": [(x(p), p.jobs_in_queue) for p in points]},
+                  caption="retries · job queue, max {top}", label="retries and job queue"),
+        )
+    )  # fmt: skip
+
+
+def _number(value: float) -> str:
+    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.2g}"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return NONE
+    if seconds < 1:
+        return f"{seconds * 1000:.3g} ms"
+    return f"{seconds:.3g} s"
+
+
+def measured(numbers: ServiceNumbers | None, now: float) -> tuple[Measured | None, str]:
+    """A service's metrics figures and charts, or None and why there are none."""
+    if numbers is None or (not numbers.measured and not numbers.points):
+        if numbers is not None and numbers.problems:
+            return None, "no metrics: " + "; ".join(numbers.problems)
+        return None, "no metrics (no replica says where it serves /metrics)"
+    summary = numbers.summary(now)
+    note = ""
+    if numbers.unmeasured:
+        total = numbers.measured + numbers.unmeasured
+        note = f"{numbers.unmeasured} of {total} replicas unread"
+    if summary is None:  # read once: the next reading gives the first numbers
+        return Measured("…", "…", "…", "…", "…", timelines([], now), note), ""
+    queue = NONE if summary.jobs_in_queue is None else _number(summary.jobs_in_queue)
+    return (
+        Measured(
+            rate=f"{summary.rate:.2f}/s",
+            p50=_duration(summary.p50),
+            p99=_duration(summary.p99),
+            retries=_number(summary.retries),
+            queue=queue,
+            charts=timelines(list(numbers.points), now),
+            note=note,
+        ),
+        "",
+    )
+
+
+def rows(presences: Presences, traffic: Traffic, measurements: Measurements) -> list[Row]:
+    now = time.monotonic()
     running: dict[str, int] = {}
     for sighting in presences.sightings():
         running[sighting.presence.service] = running.get(sighting.presence.service, 0) + 1
-    names = sorted({*running, *traffic.produced_per_second.keys(), *traffic.dead_letters})
+    names = sorted({*running, *traffic.produced_per_second.keys(), *traffic.dead_letters,
+                    *(n for n, m in measurements.services.items() if m.points)})  # fmt: skip
     found = []
     for name in names:
         produced = traffic.produced_per_second.values(name)
         dead = traffic.dead_per_second.values(name)
+        figures, missing = measured(measurements.services.get(name), now)
         found.append(
             Row(
                 service=name,
@@ -75,19 +187,24 @@ def rows(presences: Presences, traffic: Traffic) -> list[Row]:
                 dead=traffic.dead_letters[name],
                 dead_last_minute=sum(dead[-60:]),
                 chart=sparkline(produced, dead),
+                measured=figures,
+                missing=missing,
             )
         )
     return found
 
 
-def render(presences: Presences, traffic: Traffic) -> str:
-    return fragment("numbers_table.html", rows=rows(presences, traffic), minutes=HISTORY // 60)
+def render(presences: Presences, traffic: Traffic, measurements: Measurements) -> str:
+    return fragment(
+        "numbers_table.html", rows=rows(presences, traffic, measurements), minutes=HISTORY // 60
+    )
 
 
 @router.get("/numbers", response_class=HTMLResponse)
 async def numbers_page(request: Request, session: SessionDep) -> HTMLResponse:
     state = request.app.state
-    return page(request, "numbers.html", table=render(state.presences, state.traffic))
+    table = render(state.presences, state.traffic, state.measurements)
+    return page(request, "numbers.html", table=table)
 
 
 @router.get("/numbers/stream")
@@ -95,6 +212,6 @@ async def numbers_stream(request: Request, session: SessionDep) -> EventSourceRe
     state = request.app.state
 
     async def current() -> str:
-        return render(state.presences, state.traffic)
+        return render(state.presences, state.traffic, state.measurements)
 
     return live(request, current)

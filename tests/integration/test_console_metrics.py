@@ -1,0 +1,103 @@
+"""The console reads a real replica's ``/metrics``, found through its presence on the real
+broker, and turns what it handled between two readings into a rate and handler quantiles."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import httpx
+
+from bus import BusSettings, Publisher, Service
+from bus.discovery import Presence, presence_feed
+from bus.ops import serve_ops
+from bus.tools.console.metrics import Measurements
+from bus.tools.console.scrape import quantile
+from contracts import DocumentUploaded
+from tests.faults.conftest import free_port
+from tests.helpers import eventually, uploaded
+
+HANDLER_SECONDS = 0.06
+"""What each handling takes at least: its time falls in the (0.05, 0.1] bucket or above."""
+
+
+async def presence_of(settings: BusSettings, service: Service) -> Presence:
+    async with presence_feed(settings) as feed:
+        found: list[Presence] = []
+
+        async def announced() -> bool:
+            await feed.next(within=0.5)
+            found[:] = [p for p in feed.roster.presences.values() if p.service == service.name]
+            return bool(found)
+
+        await eventually(announced, within=10, what="the replica's presence")
+        return found[0]
+
+
+async def test_the_console_reads_a_replica_s_metrics_and_its_handler_quantiles(
+    settings: BusSettings, services: list[Service], unique: Callable[[str], str]
+) -> None:
+    service = Service(unique("measured"), settings=settings)
+    handled: list[str] = []
+
+    @service.on(DocumentUploaded)
+    async def slowly(event: DocumentUploaded) -> None:
+        await asyncio.sleep(HANDLER_SECONDS)
+        handled.append(event.filename)
+
+    serve_ops(service, 0)
+    services.append(service)
+    await service.start()
+    presence = await presence_of(settings, service)
+    assert presence.ops_url is not None
+
+    measurements = Measurements()  # it watched before the replica started: a starting line
+    async with httpx.AsyncClient(timeout=10) as client:
+        await measurements.scrape_once(client, [presence])
+        numbers = measurements.services[service.name]
+        assert (numbers.measured, numbers.problems, list(numbers.points)) == (1, [], [])
+
+        async with Publisher(settings=settings) as publisher:
+            for n in range(8):
+                await publisher.publish(uploaded(n))
+        await eventually(lambda: len(handled) == 8, within=30, what="8 events handled")
+        await measurements.scrape_once(client, [presence])
+
+    [point] = numbers.points
+    assert point.events == 8
+    assert point.buckets[-1][1] == 8  # every handling timed once
+    p50, p99 = quantile(0.5, point.buckets), quantile(0.99, point.buckets)
+    assert p50 is not None
+    assert p99 is not None
+    assert HANDLER_SECONDS <= p50 <= p99
+    summary = numbers.summary()
+    assert summary is not None
+    assert summary.p50 == p50
+    assert summary.retries == 0
+    assert summary.jobs_in_queue is None  # it declares no jobs
+
+
+async def test_a_replica_that_does_not_answer_is_reported_not_counted(
+    settings: BusSettings, services: list[Service], unique: Callable[[str], str]
+) -> None:
+    service = Service(unique("silent"), settings=settings)
+
+    @service.on(DocumentUploaded)
+    async def nothing(event: DocumentUploaded) -> None:
+        """Nothing."""
+
+    services.append(service)
+    await service.start()
+    presence = await presence_of(settings, service)
+    assert presence.ops_url is None
+    closed = presence.model_copy(update={"ops_url": f"http://127.0.0.1:{free_port()}"})
+    elsewhere = presence.model_copy(update={"instance": "2", "ops_url": "http://192.0.2.1:80"})
+
+    measurements = Measurements()
+    async with httpx.AsyncClient(timeout=10) as client:
+        await measurements.scrape_once(client, [presence, closed, elsewhere])
+    numbers = measurements.services[service.name]
+    assert (numbers.measured, numbers.unmeasured) == (0, 3)
+    assert any(p.startswith("1: ") for p in numbers.problems), numbers.problems  # refused
+    assert "2: not a loopback address: http://192.0.2.1:80" in numbers.problems
+    assert not numbers.points
