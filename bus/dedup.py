@@ -13,14 +13,36 @@ from redis.asyncio import Redis
 from bus.constants import CLAIM_KEY, DONE_KEY
 from bus.groupcommit import GroupCommit
 
-_CLAIM = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 'done' end
-local holder = redis.call('GET', KEYS[2])
-if holder and holder ~= ARGV[1] then return 'busy' end
-redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
-return 'acquired'
+_STEPS = """
+local function step(done, claim, kind, owner)
+  if kind == 'claim' then
+    if redis.call('EXISTS', done) == 1 then return 'done' end
+    local holder = redis.call('GET', claim)
+    if holder and holder ~= owner then return 'busy' end
+    redis.call('SET', claim, owner, 'PX', ARGV[1])
+    return 'acquired'
+  elseif kind == 'complete' then
+    redis.call('SET', done, '1', 'EX', ARGV[2])
+  end
+  redis.call('DEL', claim)
+  return 'ok'
+end
+local answers = {}
+for i = 1, #KEYS / 2 do
+  local ok, answer = pcall(step, KEYS[2 * i - 1], KEYS[2 * i], ARGV[2 * i + 1], ARGV[2 * i + 2])
+  if ok then
+    answers[i] = answer
+  else
+    answers[i] = {err = type(answer) == 'table' and answer.err or tostring(answer)}
+  end
+end
+return answers
 """
-"""Check-and-claim in one step: KEYS = done record, claim; ARGV = owner, lease in ms."""
+"""The steps of the deliveries in flight, in order, in one script: KEYS = the done record
+and the claim of each step; ARGV = lease in ms, record lifetime in s, then the kind and
+owner of each step. A claim checks and claims at once: done → ``done``; someone else's
+claim → ``busy``; else it claims → ``acquired``. A step that fails (a key of another type)
+answers its error and fails its own delivery only."""
 
 
 class Claim(Enum):
@@ -55,8 +77,8 @@ class Deduplicator:
     a copy of the same event reaching another replica at the same moment
     waits for the outcome instead of running alongside it.
 
-    Claims, records and releases of concurrent deliveries share one Redis round trip
-    (a pipeline: :class:`bus.groupcommit.GroupCommit`); a lone delivery's go at once.
+    Claims, records and releases of concurrent deliveries share one Redis round trip,
+    one script run (:class:`bus.groupcommit.GroupCommit`); a lone delivery's go at once.
     """
 
     def __init__(
@@ -74,6 +96,7 @@ class Deduplicator:
         self.ttl = ttl
         self.lease_ms = int(lease * 1000)
         self.poll = poll
+        self._script = redis.register_script(_STEPS)
         self._steps: GroupCommit[_Step, object] = GroupCommit(
             self._send, max_batch=max_batch, name=f"dedup-{service}"
         )
@@ -114,26 +137,14 @@ class Deduplicator:
         await self._steps.submit(_Step("release", event_id))
 
     async def _send(self, steps: list[_Step]) -> Sequence[object]:
-        """The steps of the deliveries in flight, in one pipelined round trip."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for step in steps:
-                done, claim = self._done_key(step.event_id), self._claim_key(step.event_id)
-                if step.kind == "claim":
-                    pipe.eval(_CLAIM, 2, done, claim, step.owner, str(self.lease_ms))
-                elif step.kind == "complete":
-                    pipe.set(done, "1", ex=self.ttl)
-                    pipe.delete(claim)
-                else:
-                    pipe.delete(claim)
-            replies = await pipe.execute(raise_on_error=False)
-        answers: list[object] = []
-        each = iter(replies)
+        """The steps of the deliveries in flight, in one round trip (one script run:
+        one command to pack and parse instead of up to three per delivery)."""
+        keys: list[str] = []
+        args: list[str | int] = [self.lease_ms, self.ttl]
         for step in steps:
-            reply = next(each)
-            if step.kind == "complete":
-                second = next(each)
-                reply = reply if isinstance(reply, BaseException) else second
-            answers.append(reply)
+            keys += [self._done_key(step.event_id), self._claim_key(step.event_id)]
+            args += [step.kind, step.owner]
+        answers: list[object] = await self._script(keys=keys, args=args)
         return answers
 
     async def forget(self, event_id: str) -> None:
