@@ -77,6 +77,7 @@ class ServiceProcess:
     instance: str
     env: dict[str, str]
     folder: Path
+    ops: bool = False
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -89,7 +90,8 @@ class ServiceProcess:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "bus", "run", "tests.browser.console_service:service",
-                 "--instance", self.instance, "--ready-file", str(ready), "--log-format", "json"],
+                 "--instance", self.instance, "--ready-file", str(ready), "--log-format", "json",
+                 *(["--ops-port", "0"] if self.ops else [])],
                 env=self.env, stdout=log, stderr=log,
             )  # fmt: skip
         deadline = time.monotonic() + WAIT
@@ -127,13 +129,17 @@ class Processes:
     folder: Path
     started: list[ServiceProcess] = field(default_factory=list)
 
-    def start(self, name: str, instance: str = "1", **env: str) -> ServiceProcess:
+    def start(
+        self, name: str, instance: str = "1", *, ops: bool = False, **env: str
+    ) -> ServiceProcess:
+        """Start a replica; ``ops``: serving /metrics on a free port (its presence says
+        which), as ``make up`` runs them."""
         environment = dict(
             os.environ, BUS_MQTT_URL=self.settings.mqtt_url, BUS_NAMESPACE=self.settings.namespace,
             BUS_MONGO_URL=self.settings.mongo_url, BUS_SESSION_EXPIRY="300",
             CHORUS_TEST_SERVICE_NAME=name, **env,
         )  # fmt: skip
-        process = ServiceProcess(name, instance, environment, self.folder)
+        process = ServiceProcess(name, instance, environment, self.folder, ops)
         self.started.append(process)
         process.start()
         return process

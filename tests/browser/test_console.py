@@ -361,3 +361,41 @@ def test_the_event_tail_filters_and_opens_an_event_s_causal_chain(
     assert DELETED in timeline.text
     assert str(first.document_id) not in browser.page_source
     shots("document")
+
+
+def test_the_numbers_page_shows_a_service_s_handler_p50_and_p99_from_its_metrics(
+    browser: WebDriver,
+    console: Callable[..., Console],
+    processes: Processes,
+    stack: BusSettings,
+    unique: Callable[[str], str],
+    shots: Shots,
+) -> None:
+    measured, unmeasured = unique("measured"), unique("unmeasured")
+    processes.start(measured, ops=True)
+    processes.start(unmeasured)  # serves no /metrics
+    running = console()
+    log_in(browser, running)
+    browser.get(f"{running.url}/numbers")
+    row = f'#numbers tr[data-service="{measured}"]'
+
+    def cell(name: str) -> str:
+        return text_of(browser, f"{row} td.{name}", f"{measured}'s {name}")
+
+    # The first reading is a starting line; the next one gives the first rate.
+    wait(browser, lambda b: cell("rate") == "0.00/s", f"{measured}'s first numbers")
+    assert (cell("p50"), cell("p99"), cell("retries"), cell("queue")) == ("-", "-", "0", "-")
+    missing = text_of(browser, f'#numbers tr[data-service="{unmeasured}"] td.no-metrics',
+                      f"{unmeasured} without metrics")  # fmt: skip
+    assert missing.startswith("no metrics"), missing
+    shots("numbers-before")
+
+    send_events(stack, 5)
+    wait(browser, lambda b: cell("p50").endswith("ms"), "a handler p50, live")  # no reload
+    p50, p99 = cell("p50"), cell("p99")
+    assert p99.endswith(("ms", " s")), p99
+    assert float(p50.split()[0]) <= float(p99.split()[0]) * (1000 if p99.endswith(" s") else 1)
+    assert float(cell("rate").removesuffix("/s")) > 0
+    assert len(browser.find_elements(By.CSS_SELECTOR, f"{row} td.charts svg.spark")) == 3
+    assert browser.find_elements(By.CSS_SELECTOR, f"{row} td.charts .p99")  # a line or a dot
+    shots("numbers-after")

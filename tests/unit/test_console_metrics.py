@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from bus.discovery import Health, Presence
 from bus.tools.console.live import Presences, Traffic
 from bus.tools.console.metrics import Measurements
-from bus.tools.console.pages.numbers import rows
+from bus.tools.console.pages.numbers import chart, rows
 from bus.tools.console.scrape import is_loopback, minus, parse, plus, quantile
 
 INF = float("inf")
@@ -151,3 +151,12 @@ def test_the_table_says_no_metrics_for_a_service_whose_replicas_serve_none() -> 
     assert found["mailer"].missing.startswith("no metrics (no replica says")
     assert found["indexer"].measured is None
     assert found["indexer"].missing == "no metrics: 0: ConnectError"
+
+
+def test_a_chart_breaks_its_line_at_a_gap_and_draws_a_lone_point_as_a_dot() -> None:
+    svg = chart({"p50": [(0.0, 1.0), (0.5, 2.0), (0.6, None), (1.0, 4.0)]}, caption="max {top}",
+                label="l")  # fmt: skip
+    assert svg.count("<polyline") == 1
+    assert 'points="0.0,26.0 150.0,18.0"' in svg  # 4 is the top: 2 is halfway up
+    assert '<circle class="p50" cx="300.0" cy="2.0"' in svg
+    assert ">max 4<" in svg

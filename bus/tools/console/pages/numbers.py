@@ -67,19 +67,26 @@ class Row:
 
 def chart(lines: dict[str, Line], *, caption: str, label: str) -> str:
     """An inline SVG with one polyline per CSS class, scaled to the highest value; a
-    None value breaks its line."""
+    None value breaks its line, and a point alone between breaks is drawn as a dot."""
     top = max([v for line in lines.values() for _, v in line if v is not None], default=0.0)
     top = top or 1.0
 
     def polylines(css: str, line: Line) -> str:
-        runs: list[list[str]] = [[]]
+        runs: list[list[tuple[float, float]]] = [[]]
         for x, value in line:
             if value is None:
                 runs.append([])
             else:
-                y = HEIGHT - 2 - (HEIGHT - 4) * value / top
-                runs[-1].append(f"{x * WIDTH:.1f},{y:.1f}")
-        return "".join(f'<polyline class="{css}" points="{" ".join(run)}"/>' for run in runs if run)
+                runs[-1].append((x * WIDTH, HEIGHT - 2 - (HEIGHT - 4) * value / top))
+        drawn = []
+        for run in filter(None, runs):
+            if len(run) == 1:
+                (x, y), *_ = run
+                drawn.append(f'<circle class="{css}" cx="{x:.1f}" cy="{y:.1f}" r="1.8"/>')
+            else:
+                points = " ".join(f"{x:.1f},{y:.1f}" for x, y in run)
+                drawn.append(f'<polyline class="{css}" points="{points}"/>')
+        return "".join(drawn)
 
     return (
         f'<svg class="spark" width="{WIDTH:.0f}" height="{HEIGHT:.0f}" '
