@@ -1,4 +1,5 @@
-"""supervisord event listener: counts the automatic restarts of each service replica.
+"""supervisord event listener: counts the automatic restarts of each service replica
+(and of the console).
 
 infra/services.sh runs it as ``[eventlistener:restarts]`` (``events=PROCESS_STATE``) of the
 supervisord it starts, with one argument, the run/ folder of that state dir. supervisord has
@@ -60,7 +61,7 @@ def handle(run_dir: Path, event: str, payload: str) -> None:
         return
     fields = tokens(payload.partition("\n")[0])
     process = fields.get("processname", "")
-    if not process.startswith("svc-") or "/" in process:
+    if not (process.startswith("svc-") or process == "console") or "/" in process:
         return
     path = counter(run_dir, process)
     if fields.get("from_state") in AUTOMATIC:

@@ -11,10 +11,20 @@
 #
 # infra/services.txt lists "NAME [REPLICAS]" per line (# comments, default 1).
 # Replica i (0-based) runs, from the repo root:
-#   $BUS_BIN run NAME --instance i --ready-file .stack/run/svc-NAME-i.ready
+#   $BUS_BIN run NAME --instance i --ops-port 0 --ready-file .stack/run/svc-NAME-i.ready
 # with log .stack/logs/svc-NAME-i.log and pidfile .stack/run/svc-NAME-i.pid.
 # The service creates the ready file once connected and subscribed and removes
 # it on exit. The environment of `up` (MQTT_PORT, BUS_*, ...) is passed through.
+# --ops-port 0: each replica serves /healthz, /readyz and /metrics on a free
+# loopback port, which its presence names (`bus services --json`, the console).
+#
+# The web console runs beside them (`up` without NAMEs starts it, `status` prints
+# its address and where its login is, `down` stops it), on loopback:
+#   $BUS_BIN console --port $CHORUS_CONSOLE_PORT --ready-file .stack/run/console.ready
+# CHORUS_CONSOLE_PORT: 8700 by default, 0 for a free one, "off" for no console. A
+# second set of services (SERVICES_STATE_DIR, below) runs none unless it is set:
+# the usual set's console holds 8700. The console writes its URL, then the folder
+# of the ops password, into its ready file.
 #
 # Environment: BUS_BIN (default <repo>/.venv/bin/bus; supervisord and
 # supervisorctl are taken from the same folder, else from PATH), SERVICES_FILE
@@ -73,6 +83,13 @@ READY_TIMEOUT=${SERVICES_READY_TIMEOUT:-30}
 STOP_TIMEOUT=${SERVICES_STOP_TIMEOUT:-10}
 [[ $READY_TIMEOUT =~ ^[0-9]+$ ]] || die "SERVICES_READY_TIMEOUT must be a number of seconds, got '$READY_TIMEOUT'"
 [[ $STOP_TIMEOUT =~ ^[0-9]+$ ]] || die "SERVICES_STOP_TIMEOUT must be a number of seconds, got '$STOP_TIMEOUT'"
+if [[ -n ${SERVICES_STATE_DIR:-} ]]; then
+    CONSOLE_PORT=${CHORUS_CONSOLE_PORT:-off}
+else
+    CONSOLE_PORT=${CHORUS_CONSOLE_PORT:-8700}
+fi
+[[ $CONSOLE_PORT == off ]] || { [[ $CONSOLE_PORT =~ ^[0-9]{1,5}$ ]] && ((10#$CONSOLE_PORT <= 65535)); } ||
+    die "CHORUS_CONSOLE_PORT must be a port number (0: a free one) or 'off', got '$CONSOLE_PORT'"
 
 SUP_CONF=$RUN_DIR/supervisord.conf
 SUP_PIDFILE=$RUN_DIR/supervisord.pid
@@ -83,6 +100,13 @@ if ((${#SUP_SOCK} > 100)); then # AF_UNIX paths are limited to ~107 bytes
 fi
 # The supervisord state of every svc-* program it has loaded (load_states).
 declare -A SUP_STATE=()
+# The console's program, its files, and its supervisord state (load_states; empty:
+# supervisord does not run it).
+CONSOLE_ID=console
+CONSOLE_READY=$RUN_DIR/console.ready
+CONSOLE_PIDFILE=$RUN_DIR/console.pid
+CONSOLE_LOG=$LOG_DIR/console.log
+CONSOLE_STATE=''
 
 # Fills SVC_NAMES / SVC_REPLICAS from services.txt.
 read_services() {
@@ -146,6 +170,15 @@ inst_pid() {
     printf '%s' "$pid"
 }
 
+# console_pid -> the pid of the running console (identity check as inst_pid).
+console_pid() {
+    local pid
+    [[ -f $CONSOLE_PIDFILE ]] || return 1
+    pid=$(<"$CONSOLE_PIDFILE") || return 1
+    proc_alive "$pid" && proc_cmdline_has "$pid" "--ready-file $CONSOLE_READY" || return 1
+    printf '%s' "$pid"
+}
+
 # --- supervisord ---------------------------------------------------------------
 
 # Sets SUPERVISORD, SUPERVISORCTL and PYTHON_BIN (for the event listener).
@@ -172,6 +205,7 @@ sup_pid() { pidfile_pid "$SUP_PIDFILE" "-c $SUP_CONF"; }
 # message) when supervisorctl cannot tell.
 load_states() {
     SUP_STATE=()
+    CONSOLE_STATE=''
     local out name state _ rc=0
     out=$(ctl status 2>&1) || rc=$?
     # Exit status 3 when some program is not RUNNING, 4 when it cannot connect.
@@ -180,8 +214,11 @@ load_states() {
         return 1
     fi
     while read -r name state _; do
-        if [[ $name == svc-* && $state =~ ^(STOPPED|STARTING|RUNNING|BACKOFF|STOPPING|EXITED|FATAL|UNKNOWN)$ ]]; then
+        [[ $state =~ ^(STOPPED|STARTING|RUNNING|BACKOFF|STOPPING|EXITED|FATAL|UNKNOWN)$ ]] || continue
+        if [[ $name == svc-* ]]; then
             SUP_STATE[$name]=$state
+        elif [[ $name == "$CONSOLE_ID" ]]; then
+            CONSOLE_STATE=$state
         fi
     done <<<"$out"
 }
@@ -192,7 +229,31 @@ check_conf_word() {
     [[ $1 =~ ^[A-Za-z0-9_./+,@:=-]+$ ]] || die "unsupported character in path for supervisord's config: '$1'"
 }
 
-# write_conf "NAME I"...: supervisord's config with one program per replica.
+# program_conf ID LOG COMMAND...: one [program:ID] section, run through exec-replica.
+program_conf() {
+    local id=$1 log=$2
+    shift 2
+    cat <<CONF
+
+[program:$id]
+command=$BASH $INFRA_DIR/services.sh exec-replica $*
+directory=$REPO_ROOT
+autostart=true
+autorestart=true
+startsecs=$STARTSECS
+startretries=$STARTRETRIES
+stopsignal=INT
+stopwaitsecs=$STOP_TIMEOUT
+killasgroup=true
+redirect_stderr=true
+stdout_logfile=$log
+stdout_logfile_maxbytes=0
+stdout_logfile_backups=0
+CONF
+}
+
+# write_conf "NAME I"...: supervisord's config with one program per replica, and
+# the console's unless CONSOLE_PORT is off.
 write_conf() {
     local w entry name r id rf
     for w in "$REPO_ROOT" "$INFRA_DIR" "$BUS_BIN" "$RUN_DIR" "$LOG_DIR" "$SUP_SOCK" "$BASH" "$PYTHON_BIN"; do
@@ -235,24 +296,13 @@ CONF
             read -r name r <<<"$entry"
             id=$(inst_id "$name" "$r")
             rf=$(ready_file "$name" "$r")
-            cat <<CONF
-
-[program:$id]
-command=$BASH $INFRA_DIR/services.sh exec-replica $(pid_file "$name" "$r") $rf $BUS_BIN run $name --instance $r --ready-file $rf
-directory=$REPO_ROOT
-autostart=true
-autorestart=true
-startsecs=$STARTSECS
-startretries=$STARTRETRIES
-stopsignal=INT
-stopwaitsecs=$STOP_TIMEOUT
-killasgroup=true
-redirect_stderr=true
-stdout_logfile=$LOG_DIR/$id.log
-stdout_logfile_maxbytes=0
-stdout_logfile_backups=0
-CONF
+            program_conf "$id" "$LOG_DIR/$id.log" "$(pid_file "$name" "$r")" "$rf" \
+                "$BUS_BIN" run "$name" --instance "$r" --ops-port 0 --ready-file "$rf"
         done
+        if [[ $CONSOLE_PORT != off ]]; then
+            program_conf "$CONSOLE_ID" "$CONSOLE_LOG" "$CONSOLE_PIDFILE" "$CONSOLE_READY" \
+                "$BUS_BIN" console --port "$CONSOLE_PORT" --ready-file "$CONSOLE_READY"
+        fi
     } >"$SUP_CONF.tmp"
     mv -f -- "$SUP_CONF.tmp" "$SUP_CONF"
 }
@@ -357,14 +407,9 @@ cmd_up() {
     while read -r name r; do
         id=$(inst_id "$name" "$r")
         [[ -z ${SUP_STATE[$id]:-} ]] || continue
-        if pid=$(inst_pid "$name" "$r"); then
-            if stop_pid "$pid" "INT:$STOP_TIMEOUT TERM:5"; then
-                printf '%-24s was running unsupervised (pid %s): stopped\n' "$id" "$pid"
-            else
-                die "$id (pid $pid) runs unsupervised and does not stop"
-            fi
-        fi
+        if pid=$(inst_pid "$name" "$r"); then stop_unsupervised "$id" "$pid"; fi
     done < <(pidfile_instances)
+    if [[ -z $CONSOLE_STATE ]] && pid=$(console_pid); then stop_unsupervised "$CONSOLE_ID" "$pid"; fi
 
     # The config lists the selected services and those supervisord already runs
     # (if still in services.txt), with the replica counts of services.txt.
@@ -385,7 +430,11 @@ cmd_up() {
             rm -f -- "$(ready_file "$name" "$r")" "$(pid_file "$name" "$r")" "$(restarts_file "$name" "$r")"
             touched[$(inst_id "$name" "$r")]=1
         done
-        start_supervisord # autostart: it starts every replica at once
+        if [[ $CONSOLE_PORT != off ]]; then
+            rm -f -- "$CONSOLE_READY" "$CONSOLE_PIDFILE" "$RUN_DIR/$CONSOLE_ID.restarts"
+            touched[$CONSOLE_ID]=1
+        fi
+        start_supervisord # autostart: it starts every replica (and the console) at once
     else
         # reread prints "GROUP: available|changed|disappeared". Without NAMEs all
         # of it is applied, else only what concerns the selected services.
@@ -398,6 +447,16 @@ cmd_up() {
                 (($# == 0)) || continue # the event listener
             fi
             groups+=("$group")
+            if [[ $group == "$CONSOLE_ID" ]]; then
+                case $kind in
+                    available | changed)
+                        rm -f -- "$CONSOLE_READY" "$CONSOLE_PIDFILE"
+                        touched[$CONSOLE_ID]=1
+                        ;;
+                    disappeared) gone+=("$group") ;;
+                esac
+                continue
+            fi
             [[ $group == svc-* ]] || continue
             case $kind in
                 available | changed)
@@ -412,6 +471,15 @@ cmd_up() {
             ctl update "${groups[@]}" >/dev/null || die "supervisorctl update ${groups[*]} failed"
         fi
         for id in "${gone[@]+"${gone[@]}"}"; do
+            if [[ $id == "$CONSOLE_ID" ]]; then
+                if pid=$(console_pid); then
+                    printf '%-24s FAILED to stop pid %s (CHORUS_CONSOLE_PORT=off)\n' "$id" "$pid" >&2
+                else
+                    printf '%-24s stopped: CHORUS_CONSOLE_PORT=off\n' "$id"
+                    rm -f -- "$CONSOLE_PIDFILE" "$CONSOLE_READY"
+                fi
+                continue
+            fi
             read -r name r <<<"$(split_id "$id")"
             if pid=$(inst_pid "$name" "$r"); then
                 printf '%-24s FAILED to stop pid %s (no longer in %s)\n' "$id" "$pid" "${SERVICES_FILE##*/}" >&2
@@ -434,6 +502,11 @@ cmd_up() {
             touched[$id]=1
             again+=("$id")
         done
+        if (($# == 0)) && [[ $CONSOLE_STATE =~ ^(STOPPED|EXITED|FATAL)$ ]]; then
+            rm -f -- "$CONSOLE_READY" "$CONSOLE_PIDFILE"
+            touched[$CONSOLE_ID]=1
+            again+=("$CONSOLE_ID")
+        fi
         if ((${#again[@]})); then
             if ! ctl remove "${again[@]}" >/dev/null || ! ctl add "${again[@]}" >/dev/null; then
                 die "supervisorctl could not start ${again[*]} again"
@@ -442,49 +515,74 @@ cmd_up() {
     fi
 
     # Wait for the ready files. A replica that exits before it is ready fails
-    # `up` at once (supervisord goes on restarting it).
-    local failed=0 deadline first rf log why
+    # `up` at once (supervisord goes on restarting it); so does the console.
+    local failed=0 deadline rf verb
     deadline=$((t0 + READY_TIMEOUT * 1000))
     for line in "${sel[@]}"; do
         read -r name r <<<"$line"
         id=$(inst_id "$name" "$r")
         rf=$(ready_file "$name" "$r")
-        log=$LOG_DIR/$id.log
         if [[ -z ${touched[$id]:-} ]] && pid=$(inst_pid "$name" "$r") && [[ -e $rf ]]; then
             printf '%-24s already running (pid %s)\n' "$id" "$pid"
             continue
         fi
-        first='' why=''
-        while :; do
-            pid=$(cat -- "$(pid_file "$name" "$r")" 2>/dev/null) || pid=''
-            if [[ -n $pid ]]; then
-                first=${first:-$pid}
-                if [[ $pid != "$first" ]] || ! proc_alive "$pid"; then
-                    load_states || true
-                    why="exited before becoming ready (supervisord: ${SUP_STATE[$id]:-?}, restarting it with backoff)"
-                    break
-                fi
-                [[ ! -e $rf ]] || break
-            fi
-            if (($(now_ms) >= deadline)); then
-                why="not ready after ${READY_TIMEOUT}s (no $rf)"
+        verb=running
+        [[ -z ${touched[$id]:-} ]] || verb=started
+        await_ready "$id" "$(pid_file "$name" "$r")" "$rf" "$LOG_DIR/$id.log" "$verb" || failed=1
+    done
+    if (($# == 0)) && [[ $CONSOLE_PORT != off ]]; then
+        if [[ -z ${touched[$CONSOLE_ID]:-} ]] && pid=$(console_pid) && [[ -e $CONSOLE_READY ]]; then
+            printf '%-24s already running (pid %s)\n' "$CONSOLE_ID" "$pid"
+        else
+            verb=running
+            [[ -z ${touched[$CONSOLE_ID]:-} ]] || verb=started
+            await_ready "$CONSOLE_ID" "$CONSOLE_PIDFILE" "$CONSOLE_READY" "$CONSOLE_LOG" "$verb" || failed=1
+        fi
+    fi
+    ((!failed)) || die "some services did not become ready (supervisord keeps restarting them; '$PROG status' shows them, '$PROG down' stops them)"
+}
+
+# stop_unsupervised ID PID: a process of ours that no supervisord knows (it was
+# killed, or an older services.sh started it) would run twice: stop it.
+stop_unsupervised() {
+    if stop_pid "$2" "INT:$STOP_TIMEOUT TERM:5"; then
+        printf '%-24s was running unsupervised (pid %s): stopped\n' "$1" "$2"
+    else
+        die "$1 (pid $2) runs unsupervised and does not stop"
+    fi
+}
+
+# await_ready ID PIDFILE READYFILE LOG VERB: wait (until the caller's deadline) for
+# the process supervisord starts to write READYFILE, and say "ID VERB (pid), ready
+# in"; else say why not, show the end of LOG, and fail.
+await_ready() {
+    local id=$1 pidfile=$2 rf=$3 log=$4 verb=$5 pid first='' why='' state
+    while :; do
+        pid=$(cat -- "$pidfile" 2>/dev/null) || pid=''
+        if [[ -n $pid ]]; then
+            first=${first:-$pid}
+            if [[ $pid != "$first" ]] || ! proc_alive "$pid"; then
+                load_states || true
+                state=${SUP_STATE[$id]:-}
+                [[ $id != "$CONSOLE_ID" ]] || state=$CONSOLE_STATE
+                why="exited before becoming ready (supervisord: ${state:-?}, restarting it with backoff)"
                 break
             fi
-            sleep 0.1
-        done
-        if [[ -z $why ]]; then
-            if [[ -n ${touched[$id]:-} ]]; then
-                printf '%-24s started (pid %s), ready in %s\n' "$id" "$pid" "$(elapsed "$t0")"
-            else
-                printf '%-24s running (pid %s), ready in %s\n' "$id" "$pid" "$(elapsed "$t0")"
-            fi
-        else
-            printf '%s: error: %s %s\n' "$PROG" "$id" "$why" >&2
-            failed=1
-            show_log_tail "$log" 40
+            [[ ! -e $rf ]] || break
         fi
+        if (($(now_ms) >= deadline)); then
+            why="not ready after ${READY_TIMEOUT}s (no $rf)"
+            break
+        fi
+        sleep 0.1
     done
-    ((!failed)) || die "some services did not become ready (supervisord keeps restarting them; '$PROG status' shows them, '$PROG down' stops them)"
+    if [[ -z $why ]]; then
+        printf '%-24s %s (pid %s), ready in %s\n' "$id" "$verb" "$pid" "$(elapsed "$t0")"
+        return 0
+    fi
+    printf '%s: error: %s %s\n' "$PROG" "$id" "$why" >&2
+    show_log_tail "$log" 40
+    return 1
 }
 
 # run by supervisord, not by hand: exec-replica PIDFILE READYFILE CMD...
@@ -520,9 +618,10 @@ pidfile_instances() { # -> lines "name instance"
 
 cmd_down() {
     take_lock
-    local name r pid id sup a rc=0 any=0
+    local name r pid id sup a rc=0 any=0 console
     local -a progs=() ids=()
     declare -A pids=() done_=() was=()
+    console=$(console_pid) || console=''
     while read -r name r; do
         pid=$(inst_pid "$name" "$r") && pids[$(inst_id "$name" "$r")]=$pid
     done < <(pidfile_instances "$@")
@@ -591,6 +690,22 @@ cmd_down() {
         inst_pid "$name" "$r" >/dev/null ||
             rm -f -- "$(pid_file "$name" "$r")" "$(ready_file "$name" "$r")" "$(restarts_file "$name" "$r")"
     done
+
+    # The console stops with supervisord: a down without NAMEs, or of the last service.
+    if [[ -n $console ]]; then
+        any=1
+        if ! console_pid >/dev/null; then
+            printf '%-24s stopped (pid %s)\n' "$CONSOLE_ID" "$console"
+        elif (($# == 0)); then # no supervisord knew it
+            if stop_pid "$console" "INT:$STOP_TIMEOUT TERM:5"; then
+                printf '%-24s stopped (pid %s, unsupervised)\n' "$CONSOLE_ID" "$console"
+            else
+                printf '%-24s FAILED to stop pid %s\n' "$CONSOLE_ID" "$console" >&2
+                rc=1
+            fi
+        fi
+    fi
+    console_pid >/dev/null || rm -f -- "$CONSOLE_PIDFILE" "$CONSOLE_READY" "$RUN_DIR/$CONSOLE_ID.restarts"
     ((any)) || say "no services running from $STACK_DIR"
     return "$rc"
 }
@@ -609,21 +724,20 @@ duration() {
     fi
 }
 
-# One status line: status_line NAME I [NOTE]
-status_line() {
-    local name=$1 r=$2 note=${3:-} id pid alive=no ready=no uptime=- restarts=- state f
-    id=$(inst_id "$name" "$r")
-    if pid=$(inst_pid "$name" "$r"); then
+# One status line: status_row ID PID PIDFILE READYFILE STATE [NOTE], PID empty
+# when the process does not run, STATE supervisord's (empty: it does not know it).
+# Fails unless ready.
+status_row() {
+    local id=$1 pid=${2:-} pidfile=$3 rf=$4 state=${5:-} note=${6:-} alive=no ready=no uptime=- restarts=-
+    if [[ -n $pid ]]; then
         alive=yes
-        [[ ! -e $(ready_file "$name" "$r") ]] || ready=yes
-        uptime=$(duration $((EPOCHSECONDS - $(stat -c %Y -- "$(pid_file "$name" "$r")"))))
+        [[ ! -e $rf ]] || ready=yes
+        uptime=$(duration $((EPOCHSECONDS - $(stat -c %Y -- "$pidfile"))))
     else
         pid=-
     fi
-    state=${SUP_STATE[$id]:-}
     if [[ -n $state ]]; then
-        f=$(restarts_file "$name" "$r")
-        restarts=$(cat -- "$f" 2>/dev/null) || restarts=0
+        restarts=$(cat -- "$RUN_DIR/$id.restarts" 2>/dev/null) || restarts=0
     elif [[ $alive == yes ]]; then
         state=unsupervised
     else
@@ -631,6 +745,38 @@ status_line() {
     fi
     printf '%-24s %-8s %-6s %-6s %-8s %-9s %s%s\n' "$id" "$pid" "$alive" "$ready" "$uptime" "$restarts" "$state" "$note"
     [[ $ready == yes ]]
+}
+
+# status_line NAME I [NOTE]: a replica's status_row.
+status_line() {
+    local id pid
+    id=$(inst_id "$1" "$2")
+    pid=$(inst_pid "$1" "$2") || pid=''
+    status_row "$id" "$pid" "$(pid_file "$1" "$2")" "$(ready_file "$1" "$2")" "${SUP_STATE[$id]:-}" "${3:-}"
+}
+
+# console_status: the console's status_row (if this state dir runs one), then its
+# address, whether it answers, and where the password of its logins is. Fails if it
+# is configured and not ready and healthy.
+console_status() {
+    local pid url='' credentials='' health
+    [[ -n $CONSOLE_STATE || -e $CONSOLE_PIDFILE ]] ||
+        grep -qxF "[program:$CONSOLE_ID]" "$SUP_CONF" 2>/dev/null || return 0
+    pid=$(console_pid) || pid=''
+    if ! status_row "$CONSOLE_ID" "$pid" "$CONSOLE_PIDFILE" "$CONSOLE_READY" "$CONSOLE_STATE"; then
+        say "console: not ready (log $CONSOLE_LOG)"
+        return 1
+    fi
+    { read -r url && read -r credentials; } <"$CONSOLE_READY" || true
+    if ! command -v curl >/dev/null; then
+        health="health unknown (no curl)"
+    elif curl -fsS --max-time 3 -o /dev/null "${url}healthz" 2>/dev/null; then
+        health=healthy
+    else
+        health="NOT healthy (${url}healthz; log $CONSOLE_LOG)"
+    fi
+    say "console: $url $health; log in as ops (password in $credentials/ops.json) to act, or as ops-readonly ($credentials/ops-readonly.json) to look only"
+    [[ $health == healthy ]]
 }
 
 cmd_status() {
@@ -679,6 +825,7 @@ cmd_status() {
             status_line "$name" "$r" "  (not in ${SERVICES_FILE##*/})" || true
         fi
     done
+    console_status || all=0
     if [[ -n $sup ]]; then
         say "supervisord: pid $sup, config $SUP_CONF, log $SUP_LOG"
     else

@@ -1,4 +1,6 @@
-"""``make up`` runs a consumer that ``bus new consumer`` just wrote, and it gets its events.
+"""``make up`` runs a consumer that ``bus new consumer`` just wrote, and it gets its events;
+it also runs the web console, which ``make status`` shows, and gives every replica an ops
+endpoint that its presence names.
 
 In a copy of the repository (the working tree is never touched): scaffold a consumer, which
 appends it to ``infra/services.txt``; run the real ``make up`` there, on the running stack,
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -23,10 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from bus import BusSettings, Publisher
 from bus._internal.broker import make_broker
+from bus.discovery import read_presence
 from contracts import NotificationSent
 from tests.helpers import eventually, processes_under
 
@@ -144,6 +150,7 @@ async def checkout(
             "BUS_SESSION_EXPIRY": str(settings.session_expiry),
             "BUS_DEDUP_TTL": str(settings.dedup_ttl),
             "GATEWAY_PORT": "0",  # any free port: a developer's gateway may hold 8000
+            "CHORUS_CONSOLE_PORT": "0",  # and a developer's console may hold 8700
             "STORAGE_ROOT": str(tmp_path / "blobs"),
             # The copy's packages before the editable install's (the real working tree).
             "PYTHONPATH": os.pathsep.join(
@@ -192,6 +199,7 @@ async def test_make_up_runs_a_scaffolded_consumer_that_gets_its_events(
     code, out = await checkout.make("up", within=240)
     assert code == 0, out
     assert f"svc-{name}-0" in out, out
+    ops_urls = await check_console_and_ops_endpoints(checkout, settings, out)
     instance = "0"
     ready = checkout.logs.parent / "run" / f"svc-{name}-0.ready"
     assert ready.read_text().strip() == settings.client_id(name, instance)
@@ -229,6 +237,9 @@ async def test_make_up_runs_a_scaffolded_consumer_that_gets_its_events(
     [line] = handled()
     assert line["message"] == f"{name}: got {EVENT.contract.type} {sent.id}"
     assert (line["service"], line["instance"]) == (name, instance)
+    async with httpx.AsyncClient(timeout=10) as http:  # its own metrics counted it
+        metrics = (await http.get(f"{ops_urls[name, instance]}/metrics")).text
+    assert handled_count(metrics, name) == 1, metrics
 
     mentions = {
         path.name: text
@@ -238,3 +249,46 @@ async def test_make_up_runs_a_scaffolded_consumer_that_gets_its_events(
     assert not mentions, f"an event of another namespace reached: {sorted(mentions)}"
     assert (ROOT / "infra" / "services.txt").read_bytes() == working_tree
     assert not (ROOT / "services" / name).exists()
+
+
+def handled_count(metrics: str, service: str) -> float:
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(metrics)
+        for sample in family.samples
+        if sample.name == "chorus_events_total"
+        and sample.labels == {"service": service, "type": EVENT.contract.type, "outcome": "handled"}
+    )
+
+
+async def check_console_and_ops_endpoints(
+    checkout: Checkout, settings: BusSettings, up: str
+) -> dict[tuple[str, str], str]:
+    """``make up`` started the console and ended with ``make status``, which says where it
+    is, that it answers, and where the ops password is; every replica's presence names
+    an ops endpoint on loopback. Returns them by (service, instance)."""
+    row = re.search(r"^console +(\d+) +yes +yes .* RUNNING$", up, re.MULTILINE)
+    assert row, up
+    credentials = checkout.env["BUS_CREDENTIALS_DIR"]
+    line = re.search(
+        r"^console: (http://127\.0\.0\.1:\d+/) healthy; log in as ops \(password in "
+        + re.escape(f"{credentials}/ops.json") + r"\) to act, or as ops-readonly",
+        up, re.MULTILINE,
+    )  # fmt: skip
+    assert line, up
+    async with httpx.AsyncClient(timeout=10) as http:
+        assert (await http.get(f"{line[1]}healthz")).json() == {"status": "ok"}
+        login = await http.get(f"{line[1]}numbers")  # behind the login
+        assert login.status_code == 303
+        assert login.headers["location"] == "/login"
+
+        sightings = (await read_presence(settings)).sightings()
+        expected = {(n, str(r)) for n, r in replicas(checkout.root / "infra" / "services.txt")}
+        found = {(s.presence.service, s.presence.instance): s.presence for s in sightings}
+        assert expected <= set(found), sorted(found)
+        urls = {key: presence.ops_url for key, presence in found.items() if presence.ops_url}
+        assert set(urls) == set(found), sorted(set(found) - set(urls))
+        assert all(url.startswith("http://127.0.0.1:") for url in urls.values()), urls
+        metrics = await http.get(f"{urls['journal', '0']}/metrics")
+        assert "# TYPE chorus_handler_seconds histogram" in metrics.text
+    return urls

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,6 +14,9 @@ from bus.service import Service
 from bus.settings import BusSettings
 from bus.tools.cli._common import err_console, fail
 from bus.tools.graph import SERVICES_FILE, load_services, reference_names
+
+if TYPE_CHECKING:
+    import uvicorn
 
 
 def console_command(
@@ -28,11 +33,19 @@ def console_command(
             f"repeat). Default: every service in {SERVICES_FILE}",
         ),
     ] = None,
+    ready_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Written once it serves: its URL, then the folder of the logins' passwords "
+            "(make status reads it); removed on exit"
+        ),
+    ] = None,
 ) -> None:
-    """Serve the web console: services, flow, dead letters and config, live.
+    """Serve the web console: services, flow, events, dead letters, config and numbers, live.
 
     Log in as ops (its password is in the credentials store, ops.json) to act, or as
-    ops-readonly (ops-readonly.json, generated on first start) to look only.
+    ops-readonly (ops-readonly.json, generated on first start) to look only. make up runs
+    one on port 8700 (CHORUS_CONSOLE_PORT).
     """
     # The web stack loads only for this command, not for every ``bus`` invocation.
     import uvicorn  # noqa: PLC0415
@@ -45,8 +58,42 @@ def console_command(
     except LookupError as exc:
         fail(str(exc))
     app = create_app(settings, users, targets=_targets(service))
-    err_console.print(f"console on http://{host}:{port}/ (Ctrl-C to stop)", highlight=False)
-    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", proxy_headers=False)
+    credentials = f"{settings.credentials_dir}\n"
+    asyncio.run(_serve(uvicorn.Server(config), host, ready_file, credentials))
+
+
+async def _serve(
+    server: uvicorn.Server, host: str, ready_file: Path | None, credentials: str
+) -> None:
+    """Serve until Ctrl-C or SIGTERM (uvicorn's own handlers); once listening, say where
+    (port 0 takes a free one) and write ``ready_file``. A port taken exits with uvicorn's
+    message and status 3."""
+
+    async def once_listening() -> None:
+        while not server.started:  # noqa: ASYNC110 - uvicorn sets a flag, no event
+            await asyncio.sleep(0.05)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        url = f"http://{host}:{port}/"
+        err_console.print(f"console on {url} (Ctrl-C to stop)", highlight=False)
+        if ready_file is not None:
+            _write_ready(ready_file, f"{url}\n{credentials}")
+
+    announcing = asyncio.create_task(once_listening())
+    try:
+        await server.serve()
+    finally:
+        announcing.cancel()
+        if ready_file is not None:
+            ready_file.unlink(missing_ok=True)  # noqa: ASYNC240 - one tiny local file
+
+
+def _write_ready(path: Path, text: str) -> None:
+    """At once, whole: a reader never finds it half written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text)
+    temporary.replace(path)
 
 
 def _targets(names: list[str] | None) -> list[Service]:
