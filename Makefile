@@ -97,7 +97,7 @@ tail: setup ## Watch every domain event as it arrives
 journal: setup ## The newest events in the journal
 	$(BUS) journal
 
-console: setup ## The web console on http://127.0.0.1:8090 (log in as ops, or ops-readonly to look only)
+console: setup ## One more web console, in the foreground, on http://127.0.0.1:8090 (make up runs one: make status)
 	$(BUS) console
 
 demo: setup ## Upload the sample files as a demo user and watch them become ready (after make up)
