@@ -179,7 +179,10 @@ class Measurements:
         until cancelled."""
         async with httpx.AsyncClient(timeout=SCRAPE_TIMEOUT, follow_redirects=False) as client:
             while True:
-                await self.scrape_once(client, [s.presence for s in presences.sightings()])
+                try:
+                    await self.scrape_once(client, [s.presence for s in presences.sightings()])
+                except Exception:  # a bug here must not stop the numbers for good
+                    log.exception("console: reading the replicas' metrics failed")
                 await asyncio.sleep(SCRAPE_EVERY)
 
     async def scrape_once(self, client: httpx.AsyncClient, live: list[Presence]) -> None:
@@ -190,7 +193,7 @@ class Measurements:
             assert presence.ops_url is not None
             try:
                 return presence, await scrape(client, presence.ops_url, presence.service)
-            except (httpx.HTTPError, ValueError) as exc:
+            except (httpx.HTTPError, ValueError, KeyError) as exc:  # KeyError: a bucket without le
                 log.debug("console: %s: %r", presence.ops_url, exc)
                 return presence, str(exc) or type(exc).__name__
 
