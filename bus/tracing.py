@@ -121,6 +121,14 @@ def _one_line(span: ReadableSpan) -> str:
     return f"{span.to_json(indent=None)}\n"
 
 
+def recording() -> bool:
+    """Whether this process records spans: a tracer provider is installed
+    (:func:`configure_tracing`, or a test's); without one every span is a no-op."""
+    return not isinstance(
+        trace.get_tracer_provider(), (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+    )
+
+
 # -- carrying the context -------------------------------------------------------
 
 

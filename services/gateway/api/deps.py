@@ -14,8 +14,11 @@ from services.gateway.state import Gateway
 
 _bearer = HTTPBearer(auto_error=False)
 
+# The dependencies are coroutines, however trivial: FastAPI runs a plain function in a
+# worker thread, a hop that cost the gateway more than the lookup itself.
 
-def get_gateway(request: Request) -> Gateway:
+
+async def get_gateway(request: Request) -> Gateway:
     gateway: Gateway = request.app.state.gateway
     return gateway
 
@@ -23,7 +26,7 @@ def get_gateway(request: Request) -> Gateway:
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 
 
-def get_key_attempts(request: Request) -> KeyAttempts:
+async def get_key_attempts(request: Request) -> KeyAttempts:
     attempts: KeyAttempts = request.app.state.key_attempts
     return attempts
 
