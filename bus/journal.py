@@ -2,16 +2,24 @@
 
 The journal service writes it; any service reads it to catch up on events the
 broker dropped for it (see :mod:`bus.runtime.catchup`); ``bus journal`` lists it.
+
+Catch-up reads the entries recorded since a moment. Each entry names the minute it was
+recorded in (``minute``), and :func:`since` reads the minutes of its window one equality
+each: FerretDB 1.24 hands PostgreSQL an equality (and its index serves it), while a range
+on ``recorded_at`` with an ``$in`` of types it filters itself after reading the whole
+journal (about 1 s at 10,000 entries; 10 s at 100,000).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+import asyncio
+import contextlib
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
 
 from beanie import Document
 from beanie.operators import In
-from pydantic import Field
+from pydantic import Field, model_validator
 from pymongo import DESCENDING, IndexModel
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -29,10 +37,17 @@ class JournalEntry(Document):
     causationid: str | None = None
     envelope: dict[str, Any]
     recorded_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    minute: str = Field(default="", description="``recorded_at``'s minute, for catch-up")
+
+    @model_validator(mode="after")
+    def _minute_of_recording(self) -> JournalEntry:
+        self.minute = minute_of(self.recorded_at)
+        return self
 
     class Settings:
         name = "journal"
         indexes = [  # noqa: RUF012 - Beanie reads this class attribute
+            IndexModel([("minute", 1)]),
             IndexModel([("recorded_at", DESCENDING)]),
             IndexModel([("type", 1), ("recorded_at", DESCENDING)]),
             IndexModel([("correlationid", 1)]),
@@ -40,6 +55,38 @@ class JournalEntry(Document):
 
 
 _DUPLICATE_KEY = 11000
+
+MINUTES: Final = "journal_minutes"
+"""Where the journal notes since when its entries name their minute (one record,
+``{"_id": "since", "at": ...}``): a window that starts earlier is read the old way."""
+
+MAX_MINUTES: Final = 6 * 60
+"""The longest window :func:`since` reads minute by minute; a longer one is read whole."""
+
+_CLOCK_MARGIN: Final = timedelta(minutes=2)
+"""Minutes past the reader's clock that :func:`since` reads too: writers' clocks differ."""
+
+_noted: set[str] = set()
+"""The databases whose journal this process has noted as naming minutes."""
+
+
+def minute_of(moment: datetime) -> str:
+    """The minute ``moment`` falls in, in UTC, as a journal entry names it."""
+    if moment.tzinfo is None:  # MongoDB keeps UTC without a zone
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+
+
+async def _note_minutes() -> None:
+    """Before this process first writes to a journal: note that its entries name their
+    minute from now on (the first writer's note stays)."""
+    collection = JournalEntry.get_pymongo_collection()
+    database = collection.database
+    if database.name in _noted:
+        return
+    with contextlib.suppress(DuplicateKeyError):
+        await database[MINUTES].insert_one({"_id": "since", "at": datetime.now(UTC)})
+    _noted.add(database.name)
 
 
 def _entry(envelope: Envelope) -> JournalEntry:
@@ -56,6 +103,7 @@ def _entry(envelope: Envelope) -> JournalEntry:
 
 async def record(envelope: Envelope) -> bool:
     """Append an envelope; False if the event id is already there (a redelivery)."""
+    await _note_minutes()
     try:
         await _entry(envelope).insert()
     except DuplicateKeyError:
@@ -70,6 +118,7 @@ async def record_many(envelopes: list[Envelope]) -> list[bool]:
     for any of them (some may be stored, which a retry finds as duplicates)."""
     if not envelopes:
         return []
+    await _note_minutes()
     try:
         await JournalEntry.insert_many([_entry(e) for e in envelopes], ordered=False)
     except BulkWriteError as error:
@@ -93,9 +142,32 @@ async def latest(*, event_type: str | None = None, limit: int = 20) -> list[Jour
 
 
 async def since(types: list[str], moment: datetime) -> list[JournalEntry]:
-    """Entries of the given types recorded at or after ``moment``, oldest first."""
-    query = JournalEntry.find(In(JournalEntry.type, types), JournalEntry.recorded_at >= moment)
-    return await query.sort(+JournalEntry.recorded_at).to_list()  # type: ignore[operator]
+    """Entries of the given types recorded at or after ``moment``, oldest first.
+
+    Read minute by minute (one equality each, a few at a time) when the window is at most
+    :data:`MAX_MINUTES` long and every entry in it names its minute; otherwise with one
+    query that FerretDB 1.24 answers by reading the whole journal.
+    """
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    end = datetime.now(UTC) + _CLOCK_MARGIN
+    count = int((end - moment).total_seconds() // 60) + 1
+    noted = await JournalEntry.get_pymongo_collection().database[MINUTES].find_one({"_id": "since"})
+    if noted is None or moment < _aware(noted["at"]) or count > MAX_MINUTES:
+        query = JournalEntry.find(In(JournalEntry.type, types), JournalEntry.recorded_at >= moment)
+        return await query.sort(+JournalEntry.recorded_at).to_list()  # type: ignore[operator]
+    minutes = [minute_of(moment + timedelta(minutes=n)) for n in range(count + 1)]
+    wanted = set(types)
+    found: list[JournalEntry] = []
+    for start in range(0, len(minutes), 8):
+        reads = [JournalEntry.find({"minute": m}).to_list() for m in minutes[start : start + 8]]
+        for entries in await asyncio.gather(*reads):
+            found += [e for e in entries if e.type in wanted and _aware(e.recorded_at) >= moment]
+    return sorted(found, key=lambda e: (e.recorded_at, e.id))
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 async def chain(correlation_id: str) -> list[JournalEntry]:

@@ -428,7 +428,7 @@ BEGIN
         RETURN;
     END IF;
     FOREACH field IN ARRAY ARRAY['_id', 'key', 'document', 'owner', 'correlationid', 'service',
-                                 'event_id', 'type']
+                                 'event_id', 'type', 'minute']
     LOOP
         EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s USING gin ((_jsonb->%L) jsonb_path_ops)',
                        'chorus_gin_' || tbl || '_' || field, tbl::regclass, field);

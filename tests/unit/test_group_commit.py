@@ -145,6 +145,11 @@ def _fake_insert_many(
     # stand-ins carrying the id.
     monkeypatch.setattr(journal, "_entry", lambda envelope: SimpleNamespace(id=envelope.id))
 
+    async def noted() -> None:
+        return None
+
+    monkeypatch.setattr(journal, "_note_minutes", noted)
+
     async def insert_many(documents: list[JournalEntry], **kwargs: Any) -> None:
         calls.append({"ids": [d.id for d in documents], **kwargs})
         if error is not None:
