@@ -1,9 +1,11 @@
-"""What applying one event costs the catalog as its log grows, on the stack's MongoDB server.
+"""What applying one event costs the catalog as it grows, on the stack's MongoDB server.
 
-The catalog reads a document's log by ``_id`` lookups of numbered slots
-(:mod:`services.catalog.log`); the version before read it with a filter on
-``document_id``, twice per event, which FerretDB 1.24 (SQLite) answers by
-reading the whole collection. Both reads are timed side by side here.
+At each size the catalog holds that many logged events of other documents, and one entry
+for every five of them. Timed side by side: a document's log read by ``document`` (the
+id as text, as the catalog reads it) and by ``document_id`` (a UUID, as the first
+versions did); an entry written by ``key`` (``bus.mongo.save_by_key``, as the catalog
+writes it) and by its UUID ``_id`` (``Document.save()``, as it did until FerretDB 1.24
+on PostgreSQL was found to read every entry for it).
 """
 
 from __future__ import annotations
@@ -17,16 +19,18 @@ from urllib.parse import urlsplit, urlunsplit
 
 from bench.preload import logged
 from bus import BusSettings
-from bus.mongo import connect_mongo, release_mongo
+from bus.mongo import connect_mongo, release_mongo, save_by_key
 from contracts import DocumentInspected, DocumentUploaded, JobProgressed, QuotaReserved
 from services.catalog import (
     AppliedEvent,
     AppliedEventBase,
     CatalogEntry,
     LoggedEvent,
+    entry_of,
     read_log,
     updates,
 )
+from services.catalog.projection import project
 
 DOCUMENTS = 20
 """Documents applied (five events each) at every size of the log."""
@@ -51,6 +55,10 @@ async def catalog_cost(settings: BusSettings, sizes: tuple[int, ...]) -> dict[st
             results[f"read_by_filter_ms_at_{size}"] = await _timed(
                 lambda d=last: AppliedEvent.find(AppliedEvent.document_id == d).to_list()
             )
+            entry = await entry_of(last)
+            assert entry is not None
+            results[f"save_by_key_ms_at_{size}"] = await _timed(lambda e=entry: save_by_key(e))
+            results[f"save_by_id_ms_at_{size}"] = await _timed(lambda e=entry: e.save())
     finally:
         await client.drop_database(database)
         await release_mongo(url)
@@ -58,12 +66,15 @@ async def catalog_cost(settings: BusSettings, sizes: tuple[int, ...]) -> dict[st
 
 
 async def _fill(count: int) -> None:
-    """``count`` logged events of other documents, in both the slot log and the old one."""
+    """``count`` logged events of other documents, in both the log and the old one, and an
+    entry for every five of them."""
     if count <= 0:
         return
     events = [_filler(datetime.now(UTC)) for _ in range(count)]
     await LoggedEvent.insert_many([logged(event, 0) for event in events])
     await AppliedEvent.insert_many([AppliedEvent(**event.model_dump()) for event in events])
+    entries = [project(e.document_id, [e]) for e in events[::5]]
+    await CatalogEntry.insert_many([CatalogEntry(**e.model_dump()) for e in entries])
 
 
 def _filler(now: datetime) -> AppliedEventBase:
