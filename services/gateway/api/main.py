@@ -97,6 +97,8 @@ class ServiceSpans:
         elif recording():
             trace.get_current_span().set_attribute(SERVICE_ATTRIBUTE, self.service)
             await self.app(scope, receive, send)
+        elif not any(name == b"traceparent" for name, _ in scope["headers"]):
+            await self.app(scope, receive, send)
         else:
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
             token = context.attach(extract(headers))
