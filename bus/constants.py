@@ -69,3 +69,6 @@ ARQ_RETRY_KEY: Final = "arq:retry:{job_id}"
 
 ALIVE_KEY: Final = "chorus:alive:{client_id}"
 """When a replica last saw its broker connection up (epoch seconds): where catch-up starts."""
+
+SESSION_FILTERS_KEY: Final = "chorus:session-filters:{client_id}"
+"""The topic filters a replica's persistent session subscribed to when it last started."""

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
@@ -69,7 +69,8 @@ async def read_retained(client: Client, topic: str, *, within: float = 10.0) -> 
     The end of the retained message is marked by a probe the reader publishes on
     ``<topic>/read-<random>`` after subscribing: the broker sends the retained message
     (if any) before the probe, so an absent message costs one round trip, not a wait.
-    The probe is one level deeper, so no subscriber of ``+/+/+`` gets it.
+    A subscriber of ``+/+/+`` gets the probe too (``bus tail`` and the console skip the
+    ``chorus/`` root).
     """
     probe = f"{topic}/read-{uuid.uuid4().hex}"
     payload = b""
@@ -213,3 +214,39 @@ async def publish_v5(
                      properties=properties)  # fmt: skip
     ack = await protocol.publish(packet)
     return ack is None or ack.reason_code != NO_MATCHING_SUBSCRIBERS
+
+
+async def release_filters(
+    client: Client, filters: Iterable[str], *, settle: float = 0.5
+) -> dict[str, int]:
+    """Take back subscriptions a persistent session holds but no handler wants any more.
+
+    The broker keeps a session's subscriptions until it is told otherwise, and goes on
+    sending what they match; zmqtt keeps such a message unacknowledged (nothing of this
+    process subscribes to it) and drops it after a while, so the broker sends it again on
+    the next connection, for ever, each one holding a place in the session's in-flight
+    window (``max_inflight_messages``): enough of them stall the replica. For each filter:
+    subscribe to it again here, acknowledge and drop what comes for ``settle`` seconds
+    (what was in flight and queued for it: the replica's own subscriptions, more
+    specific, take what they match), then unsubscribe. Returns the messages dropped per
+    filter; a filter the broker no longer lets this client read is unsubscribed anyway.
+    Call once the replica's own subscriptions are in place.
+    """
+    dropped: dict[str, int] = {}
+    for topic_filter in filters:
+        count = 0
+        try:
+            async with client.subscribe(
+                topic_filter, qos=QOS1, retain_handling=zmqtt.RetainHandling.DO_NOT_SEND
+            ) as subscription:
+                with contextlib.suppress(TimeoutError):
+                    while True:
+                        async with asyncio.timeout(settle):
+                            await subscription.get_message()
+                        count += 1
+        except zmqtt.MQTTSubscribeError:
+            protocol = client._protocol  # refused: an UNSUBSCRIBE alone, on the protocol
+            if protocol is not None:
+                await protocol.unsubscribe([topic_filter])
+        dropped[topic_filter] = count
+    return dropped

@@ -67,6 +67,8 @@ class Inbox:
         self.concurrency = concurrency
         self._subscribers: list[Subscriber] = []
         self._flows: list[Flow[Received]] = []
+        self.filters: list[str] = []
+        """The topic filters :meth:`subscribe` declared, as the broker knows them."""
 
     def subscribe(self, broker: Broker) -> None:
         """Declare the subscriptions on ``broker`` (before it starts)."""
@@ -76,6 +78,7 @@ class Inbox:
             receive = self._receiver(handler, flow)
             topic = self.settings.wire_topic(handler.topic)
             self._subscribers.append(subscribe(broker, topic, receive, shared=group))
+            self.filters.append(_filter(topic, group))
         replays = self.settings.wire_topic(REPLAY_TOPIC.format(service=self.service))
         flow = self._flow(1)  # replays one at a time
 
@@ -83,6 +86,7 @@ class Inbox:
             await self._replay(message, flow)
 
         self._subscribers.append(subscribe(broker, replays, replay, shared=group))
+        self.filters.append(_filter(replays, group))
 
     async def detach(self) -> None:
         """Stop taking messages, keeping the subscriptions in the broker session; what is
@@ -157,6 +161,10 @@ class Inbox:
             replay_of=request.deadletter_id, content_type=request.content_type,
             properties=properties,
         )  # fmt: skip
+
+
+def _filter(topic: str, group: str | None) -> str:
+    return f"$share/{group}/{topic}" if group else topic
 
 
 async def _nothing() -> None:

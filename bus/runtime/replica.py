@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from bus._internal.broker import make_broker, raw_client
 from bus._internal.connection import ConnectionWatcher
 from bus.config import ConfigWatcher
+from bus.constants import DOMAIN_EVENTS_FILTER
 from bus.deadletters import DeadLetterSink, MongoDeadLetters
 from bus.dedup import Deduplicator
 from bus.discovery import Announcer, Presence, check_health, describe, presence_will
@@ -26,6 +27,7 @@ from bus.runtime.compensation import Compensations, Notices
 from bus.runtime.inbox import Inbox
 from bus.runtime.outbox import Outbox
 from bus.runtime.pipeline import Delivery, Outcome, Pipeline
+from bus.runtime.sessions import SessionFilters
 from bus.runtime.stores import Stores
 from bus.runtime.worker import JobWorker
 from bus.security.producers import Producers
@@ -73,6 +75,9 @@ class Replica:
         self.catch_up: CatchUp | None = None
         self.worker: JobWorker | None = None
         self.announcer: Announcer | None = None
+        self.ops_url: str | None = None
+        """Where the replica's process serves its ops endpoint, said in its presence: set
+        by :func:`bus.ops.serve_ops` once its server listens (before the first one)."""
 
     # -- the path of a message, and what it needs -------------------------
 
@@ -173,7 +178,7 @@ class Replica:
         return describe(
             self.service, client_id=self.client_id, consuming=self.consume,
             working=self.worker is not None, started_at=self.started_at,
-            health=await self.health(),
+            health=await self.health(), ops_url=self.ops_url,
         )  # fmt: skip
 
     # -- starting and stopping --------------------------------------------
@@ -194,6 +199,13 @@ class Replica:
         for hook in service.startup_hooks:
             await hook()
         await broker.start()
+        if self.consume:
+            # What earlier versions subscribed this session to and this one does not.
+            every_event = [settings.wire_topic(DOMAIN_EVENTS_FILTER)]
+            await SessionFilters(self.stores.redis, self.client_id, settings.session_expiry).prune(
+                raw_client(broker), self.inbox.filters,
+                earlier=every_event if service.consumes_every_event else (),
+            )  # fmt: skip
         self._require_outbox().opened = True
         self.watcher = watcher = ConnectionWatcher(broker)
         watcher.start()

@@ -1,0 +1,94 @@
+"""A replica whose version stopped subscribing to a topic takes that subscription back
+from its persistent session, and the messages the broker held for it with it, on the
+real broker and Redis (``bus.runtime.sessions``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+from redis.asyncio import Redis
+
+from bus import BusSettings, Publisher, Service
+from bus.runtime.sessions import SessionFilters
+from contracts import DocumentUploaded, QuotaReserved
+from tests.helpers import eventually, uploaded
+
+
+def version_1(name: str, settings: BusSettings) -> tuple[Service, Counter[str]]:
+    service = Service(name, settings=settings)
+    seen: Counter[str] = Counter()
+
+    @service.on(DocumentUploaded)
+    async def count(event: DocumentUploaded) -> None:
+        seen[event.filename] += 1
+
+    return service, seen
+
+
+def version_2(name: str, settings: BusSettings) -> Service:
+    """The same service without its DocumentUploaded handler."""
+    service = Service(name, settings=settings)
+
+    @service.on(QuotaReserved)
+    async def reserved(event: QuotaReserved) -> None:
+        return None
+
+    return service
+
+
+async def test_a_dropped_handler_takes_its_subscription_and_held_messages_along(
+    settings: BusSettings,
+    services: list[Service],
+    unique: Callable[[str], str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    name = unique("indexer")
+    plain = settings.model_copy(update={"journal_first": False})  # no catch-up source
+    first, _ = version_1(name, settings)
+    services.append(first)
+    await first.start()
+    await first.stop()
+    async with Publisher(settings=plain) as publisher:
+        for n in range(3):  # held by the broker for the stopped session
+            await publisher.publish(uploaded(n))
+
+    caplog.set_level(logging.WARNING, logger="bus.sessions")
+    second = version_2(name, settings)
+    services.append(second)
+    await second.start()
+    released = [r.getMessage() for r in caplog.records if r.name == "bus.sessions"]
+    assert len(released) == 1, released
+    assert "documents/uploaded/v1" in released[0]
+    assert "3 message(s)" in released[0]
+    async with Publisher(settings=plain) as publisher:
+        await publisher.publish(uploaded(3))  # no subscription holds it any more
+    await asyncio.sleep(0.5)
+    await second.stop()
+
+    # Version 1 again: it subscribes anew and sees only what comes from now on.
+    again, seen = version_1(name, settings)
+    services.append(again)
+    await again.start()
+    async with Publisher(settings=plain) as publisher:
+        await publisher.publish(uploaded(4))
+    await eventually(lambda: seen.total() >= 1, what="the new event")
+    await asyncio.sleep(1)
+    assert dict(seen) == {"file-4.txt": 1}
+
+
+async def test_the_filters_of_the_last_start_are_what_is_stale(settings: BusSettings) -> None:
+    redis = Redis.from_url(settings.redis_url)
+    filters = SessionFilters(redis, f"{settings.namespace}.probe-1", ttl=60)
+    try:
+        assert await filters.stale(["a/b/c"]) == []
+        assert await filters.stale(["a/b/c"], earlier=["+/+/+", "a/b/c"]) == ["+/+/+"]
+        await filters.remember(["a/b/c", "$share/x/d/e/f"])
+        assert await filters.stale(["a/b/c"], earlier=["+/+/+"]) == ["$share/x/d/e/f"]
+        assert 0 < await redis.ttl(filters.key) <= 60
+    finally:
+        await redis.delete(filters.key)
+        await redis.aclose()
