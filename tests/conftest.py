@@ -8,6 +8,7 @@ service names, and leaves no broker session behind.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -60,6 +61,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             )
         for marker in markers:
             item.add_marker(marker)
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_kept() -> Iterator[None]:
+    """A command a test runs in this process (typer's ``CliRunner``) points the root
+    logger at the runner's output, which is closed once the command returns: put the
+    handlers back, or every later log line fails with "I/O operation on closed file"."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture
