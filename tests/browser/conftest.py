@@ -175,37 +175,56 @@ class Console:
     def login_of(self, username: str) -> str:
         return next(u.password for u in self.users.logins if u.username == username)
 
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+SESSION_LIFETIME = 600.0
+"""Seconds a test's console session lasts: longer than any test, and its Redis key goes
+away on its own soon after (like the failed-login windows, 5 min)."""
+
+
+def serve_console(
+    settings: BusSettings, users: Users, targets: list[Service] | None = None, **options: Any
+) -> Console:
+    """A console for ``settings`` on a free loopback port, served from a thread of this
+    process (``options``: :func:`~bus.tools.console.create_app`'s; sessions last
+    :data:`SESSION_LIFETIME` unless one says otherwise)."""
+    options.setdefault("session_lifetime", SESSION_LIFETIME)
+    app = create_app(settings, users, targets=targets or [], **options)
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
+                            timeout_graceful_shutdown=2)  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + WAIT
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the console did not start")
+        time.sleep(0.05)  # uvicorn sets ``started`` from its own thread
+    port = server.servers[0].sockets[0].getsockname()[1]
+    return Console(f"http://127.0.0.1:{port}", users, server, thread)
+
 
 @pytest.fixture
 def console(stack: BusSettings, tmp_path: Path) -> Iterator[Callable[..., Console]]:
-    """Start the console for the test's namespace, with these service declarations."""
+    """Start the console for the test's namespace, with these service declarations (and
+    :func:`~bus.tools.console.create_app`'s options)."""
     started: list[Console] = []
 
-    def start(targets: list[Service] | None = None) -> Console:
+    def start(targets: list[Service] | None = None, **options: Any) -> Console:
         folder = tmp_path / "credentials"
         folder.mkdir(mode=0o700, exist_ok=True)
         shutil.copy(stack.credentials_dir / f"{OPS}.json", folder / f"{OPS}.json")
-        users = Users.from_store(CredentialStore(folder))
-        app = create_app(stack, users, targets=targets or [])
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                timeout_graceful_shutdown=2)  # fmt: skip
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + WAIT
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the console did not start")
-            time.sleep(0.05)  # uvicorn sets ``started`` from its own thread
-        port = server.servers[0].sockets[0].getsockname()[1]
-        running = Console(f"http://127.0.0.1:{port}", users, server, thread)
+        running = serve_console(stack, Users.from_store(CredentialStore(folder)), targets,
+                                **options)  # fmt: skip
         started.append(running)
         return running
 
     yield start
     for running in started:
-        running.server.should_exit = True
-        running.thread.join(30)
+        running.stop()
 
 
 @pytest.fixture(scope="session")

@@ -10,13 +10,20 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from redis.asyncio import Redis
 
 from bus.deadletters import StoredDeadLetter
 from bus.journal import JournalEntry
 from bus.mongo import connect_mongo, release_mongo
 from bus.service import Service
 from bus.settings import BusSettings
-from bus.tools.console.auth import NotLoggedInError, SessionDep, Sessions, Users
+from bus.tools.console.auth import (
+    SESSION_LIFETIME,
+    NotLoggedInError,
+    SessionDep,
+    Sessions,
+    Users,
+)
 from bus.tools.console.live import Presences, Traffic
 from bus.tools.console.metrics import Measurements
 from bus.tools.console.pages import (
@@ -29,6 +36,10 @@ from bus.tools.console.pages import (
     services,
 )
 from bus.tools.console.templating import HERE
+from bus.tools.console.throttle import LoginAttempts, LoginLimits
+
+SCOPE = "console"
+"""The console's name in its namespace, for its Redis keys (sessions, login windows)."""
 
 SECURITY_HEADERS = {
     # Scripts and styles only from the console itself; inline styles for the SVG markers.
@@ -41,16 +52,27 @@ SECURITY_HEADERS = {
 }
 
 
-def create_app(settings: BusSettings, users: Users, *, targets: Iterable[Service] = ()) -> FastAPI:
+def create_app(
+    settings: BusSettings,
+    users: Users,
+    *,
+    targets: Iterable[Service] = (),
+    limits: LoginLimits = LoginLimits(),  # noqa: B008 - frozen, never mutated
+    session_lifetime: float = SESSION_LIFETIME,
+) -> FastAPI:
     """The console for the deployment ``settings`` names (broker, namespace, stores).
 
     Args:
-        settings: Where to look: the broker (presences, traffic, config) and MongoDB
-            (dead letters).
+        settings: Where to look: the broker (presences, traffic, config), MongoDB (dead
+            letters) and Redis (sessions and failed logins, in the namespace's scope).
         users: The logins it accepts (:meth:`Users.from_store`).
         targets: Services whose declarations are here (not started): their settings
             models check what the config page sets.
+        limits: Failed logins allowed per user name and per client address, per window.
+        session_lifetime: Seconds a session lasts after its login.
     """
+    redis = Redis.from_url(settings.redis_url)
+    scope = settings.scoped(SCOPE)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -69,12 +91,14 @@ def create_app(settings: BusSettings, users: Users, *, targets: Iterable[Service
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await release_mongo(settings.mongo_url)
+            await redis.aclose()
 
     app = FastAPI(title="Chorus console", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)  # fmt: skip
     app.state.settings = settings
     app.state.users = users
-    app.state.sessions = Sessions()
+    app.state.sessions = Sessions(redis, scope, session_lifetime)
+    app.state.login_attempts = LoginAttempts(redis, scope, limits)
     app.state.presences = Presences()
     app.state.traffic = Traffic()
     app.state.measurements = Measurements()

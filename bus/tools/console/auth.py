@@ -1,16 +1,22 @@
 """Who may use the console: the ``ops`` login, which may act, and ``ops-readonly``, which
-may only look; sessions kept in memory behind an HttpOnly, SameSite=Strict cookie."""
+may only look; sessions kept in Redis behind an HttpOnly, SameSite=Strict cookie.
+
+A session outlives a restart of the console (supervisord restarts it), and every console
+on the same Redis and namespace agrees on it. Redis holds each one under the SHA-256 of
+its cookie token, never the token: a dump of Redis logs no one in."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import json
 import secrets
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Final
 
 from fastapi import Depends, HTTPException, Request, status
+from redis.asyncio import Redis
 
 from bus.security import OPS, OPS_READONLY, CredentialStore
 
@@ -19,6 +25,10 @@ COOKIE = "chorus_console"
 
 SESSION_LIFETIME = 12 * 3600.0
 """Seconds a session lasts after its login."""
+
+SESSION_KEY: Final = "chorus:console:session:{scope}:{digest}"
+"""One session (JSON: user name, role, CSRF token), by the SHA-256 of its cookie token;
+expires with the session."""
 
 
 class Role(StrEnum):
@@ -80,58 +90,73 @@ class Session:
     username: str
     role: Role
     csrf: str
-    expires: float
 
     @property
     def can_act(self) -> bool:
         return self.role is Role.operator
 
 
-@dataclass
 class Sessions:
-    """Live sessions by cookie token, in memory: restarting the console logs everyone out."""
+    """Live sessions by cookie token, in Redis, each expiring ``lifetime`` seconds after
+    its login.
 
-    lifetime: float = SESSION_LIFETIME
-    _by_token: dict[str, Session] = field(default_factory=dict)
+    Args:
+        redis: Where they are kept.
+        scope: Whose: the console's name in its namespace (a test's console never sees
+            the sessions of the one ``make up`` runs).
+        lifetime: Seconds a session lasts.
+    """
 
-    def open(self, username: str, role: Role) -> Session:
+    def __init__(self, redis: Redis, scope: str, lifetime: float = SESSION_LIFETIME) -> None:
+        self.redis, self.scope, self.lifetime = redis, scope, lifetime
+
+    def key(self, token: str) -> str:
+        """The Redis key of the session whose cookie carries ``token``."""
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        return SESSION_KEY.format(scope=self.scope, digest=digest)
+
+    async def open(self, username: str, role: Role) -> Session:
         session = Session(
             token=secrets.token_urlsafe(32),
             username=username,
             role=role,
             csrf=secrets.token_urlsafe(32),
-            expires=time.monotonic() + self.lifetime,
         )
-        self._by_token[session.token] = session
+        value = json.dumps({"username": username, "role": role.value, "csrf": session.csrf})
+        await self.redis.set(self.key(session.token), value, px=round(self.lifetime * 1000))
         return session
 
-    def get(self, token: str | None) -> Session | None:
-        session = self._by_token.get(token) if token else None
-        if session is not None and session.expires < time.monotonic():
-            del self._by_token[session.token]
+    async def get(self, token: str | None) -> Session | None:
+        """The session of ``token``; None for none, an unknown, a revoked or an expired one."""
+        if not token:
             return None
-        return session
+        value = await self.redis.get(self.key(token))
+        if value is None:
+            return None
+        data = json.loads(value)
+        return Session(token, data["username"], Role(data["role"]), data["csrf"])
 
-    def close(self, token: str | None) -> None:
+    async def close(self, token: str | None) -> None:
+        """Revoke the session of ``token`` (logging out): its cookie opens nothing after."""
         if token:
-            self._by_token.pop(token, None)
+            await self.redis.delete(self.key(token))
 
 
 class NotLoggedInError(Exception):
     """Raised by :func:`current_session` for a request without a valid session."""
 
 
-def current_session(request: Request) -> Session:
+async def current_session(request: Request) -> Session:
     """The request's session (a dependency); a page without one redirects to the login."""
     sessions: Sessions = request.app.state.sessions
-    session = sessions.get(request.cookies.get(COOKIE))
+    session = await sessions.get(request.cookies.get(COOKIE))
     if session is None:
         raise NotLoggedInError
     request.state.session = session
     return session
 
 
-def operator(session: Annotated[Session, Depends(current_session)]) -> Session:
+async def operator(session: Annotated[Session, Depends(current_session)]) -> Session:
     """The session, if its role may act (a dependency of every action)."""
     if not session.can_act:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "read-only login: actions are refused")

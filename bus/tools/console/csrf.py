@@ -22,10 +22,11 @@ FIELD = "csrf_token"
 """The form field that carries the token."""
 
 
-def same_origin(request: Request) -> bool:
+async def same_origin(request: Request) -> bool:
     """Whether the request comes from a page of this console: its ``Origin`` (or, without
     one, its ``Referer``) names this host. Neither header: not a browser's cross-site
-    request (browsers send ``Origin`` with every cross-site POST)."""
+    request (browsers send ``Origin`` with every cross-site POST). A coroutine, as every
+    dependency of the console: FastAPI runs a plain function in a worker thread."""
     claimed = request.headers.get("origin") or request.headers.get("referer")
     if not claimed or claimed == "null":
         return claimed is None
@@ -33,14 +34,14 @@ def same_origin(request: Request) -> bool:
     return parts.netloc == request.headers.get("host") and parts.scheme == request.url.scheme
 
 
-def csrf_protected(
+async def csrf_protected(
     request: Request,
     session: Annotated[Session, Depends(operator)],
     fields: Fields,
 ) -> Session:
     """The operator's session, if the request passes the checks above (a dependency of
     every action; 403 otherwise)."""
-    if not same_origin(request):
+    if not await same_origin(request):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "cross-origin request refused")
     csrf_token = fields.get(FIELD, "")
     if not csrf_token or not hmac.compare_digest(csrf_token.encode(), session.csrf.encode()):
