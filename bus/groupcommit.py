@@ -4,7 +4,8 @@ An item that finds no commit in flight starts one at once (no fixed delay: a lon
 costs one round trip, as without batching). Items that arrive while it is in flight
 queue up, and the next commit takes them all (up to ``max_batch``). So a caller waits
 at most for the commit in flight and then its own, and learns its own item's result
-only once the commit holding it was acknowledged.
+only once the commit holding it was acknowledged. Under load (``busy_linger``), a commit
+may wait a moment for more items, so that each round trip carries more of them.
 
 Used by journal-first publishing (:mod:`bus.runtime.journal_batch`) and by the dedup
 records in Redis (:mod:`bus.dedup`).
@@ -33,6 +34,8 @@ class GroupCommit(Generic[T, R]):
         linger: Seconds a commit waits for more items before it starts when it holds
             fewer than ``max_batch`` (0, the default: never; only what queued during
             the previous commit is grouped).
+        busy_linger: The same wait, only while busy: when the previous commit held more
+            than one item. A lone item still goes at once.
         name: The name of the task that commits (for debugging).
     """
 
@@ -42,6 +45,7 @@ class GroupCommit(Generic[T, R]):
         *,
         max_batch: int = 100,
         linger: float = 0.0,
+        busy_linger: float = 0.0,
         name: str = "group-commit",
     ) -> None:
         if max_batch < 1:
@@ -50,7 +54,9 @@ class GroupCommit(Generic[T, R]):
         self._commit_batch = commit
         self.max_batch = max_batch
         self.linger = linger
+        self.busy_linger = busy_linger
         self.name = name
+        self._last_size = 0
         self._queue: list[tuple[T, asyncio.Future[R]]] = []
         self._committer: asyncio.Task[None] | None = None
         self.commits = 0
@@ -69,9 +75,12 @@ class GroupCommit(Generic[T, R]):
     async def _drain(self) -> None:
         try:
             while self._queue:
-                if self.linger > 0 and len(self._queue) < self.max_batch:
-                    await asyncio.sleep(self.linger)
+                linger = self.busy_linger if self._last_size > 1 else 0.0
+                linger = max(linger, self.linger)
+                if linger > 0 and len(self._queue) < self.max_batch:
+                    await asyncio.sleep(linger)
                 batch = self._queue[: self.max_batch]
+                self._last_size = len(batch)
                 del self._queue[: self.max_batch]
                 await self._commit(batch)
         finally:

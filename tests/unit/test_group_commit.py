@@ -10,6 +10,7 @@ import pytest
 from pymongo.errors import AutoReconnect, BulkWriteError
 
 from bus import BusSettings, Envelope, journal
+from bus.groupcommit import GroupCommit
 from bus.journal import JournalEntry, record_many
 from bus.runtime import journal_batch, outbox
 from bus.runtime.journal_batch import JournalBatcher
@@ -244,3 +245,30 @@ async def test_the_outbox_sends_nothing_when_the_journal_write_fails(
     )
     assert all(isinstance(r, AutoReconnect) for r in results)
     assert sent == []
+
+
+# -- busy_linger: wait for more only while items come together ---------------------------
+
+
+async def test_busy_linger_groups_a_trickle_only_after_a_shared_commit() -> None:
+    sizes: list[int] = []
+
+    async def commit(items: list[int]) -> list[int]:
+        sizes.append(len(items))
+        return items
+
+    steps: GroupCommit[int, int] = GroupCommit(commit, busy_linger=0.5)
+    started = asyncio.get_running_loop().time()
+    await steps.submit(0)  # alone, and not busy: at once
+    assert asyncio.get_running_loop().time() - started < 0.25
+    await asyncio.gather(*(steps.submit(n) for n in range(3)))  # together: one commit of 3
+
+    async def trickle() -> list[int]:
+        submitted = []
+        for n in range(5):  # one per turn of the loop, as deliveries arrive
+            submitted.append(asyncio.create_task(steps.submit(n)))
+            await asyncio.sleep(0)
+        return await asyncio.gather(*submitted)
+
+    assert await trickle() == list(range(5))
+    assert sizes == [1, 3, 5]
