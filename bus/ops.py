@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from bus._internal.infra import UNREACHABLE
 from bus.constants import JOB_QUEUE
-from bus.discovery import Health, advertise_ops
+from bus.discovery import Health
 from bus.http import HttpServer
 from bus.metrics import JOBS_IN_QUEUE
 from bus.service import Service
@@ -76,11 +76,11 @@ def serve_ops(service: Service, port: int, host: str = "127.0.0.1") -> None:
         server = HttpServer(app, host, port)
         await server.start()
         running.append(server)
-        advertise_ops(service, server.url)
+        service.replica.ops_url = server.url  # the presence, announced next, says where
         log.info("%s serves /healthz, /readyz and /metrics on %s", service.name, server.url)
 
     @service.on_stopping
     async def stop_ops() -> None:
-        advertise_ops(service, None)
+        service.replica.ops_url = None
         while running:
             await running.pop().stop()

@@ -10,7 +10,6 @@ the console).
 
 from bus.discovery.announce import (
     Announcer,
-    advertise_ops,
     describe,
     package_version,
     presence_will,
@@ -30,7 +29,6 @@ __all__ = [
     "PresenceFeed",
     "Roster",
     "Sighting",
-    "advertise_ops",
     "check_health",
     "describe",
     "instance_of",

@@ -25,10 +25,9 @@ import logging
 import math
 import os
 import socket
-import weakref
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bus._internal.broker import Broker, raw_client
 from bus._internal.infra import cancel
@@ -47,20 +46,6 @@ EXPIRES_AFTER = 10
 
 PUBLISH_TIMEOUT = 5.0
 """Seconds a presence publish may wait for its PUBACK."""
-
-# Where each service of this process serves its ops endpoint. The server (bus.ops) and
-# the presence (built by the runtime, which knows nothing of HTTP) meet here: the ops
-# server starts before the first announcement and says where it listens.
-_OPS_URLS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
-
-
-def advertise_ops(service: Declared, url: str | None) -> None:
-    """Say in ``service``'s presence, from its next announcement on, where it serves
-    ``/healthz``, ``/readyz`` and ``/metrics`` (None: no longer)."""
-    if url is None:
-        _OPS_URLS.pop(service, None)
-    else:
-        _OPS_URLS[service] = url
 
 
 def presence_will(settings: BusSettings, service: str, client_id: str) -> Will:
@@ -87,6 +72,7 @@ def describe(
     working: bool,
     started_at: datetime,
     health: Health,
+    ops_url: str | None = None,
     now: datetime | None = None,
 ) -> Presence:
     """The presence of one replica of ``service``, as it would be announced now.
@@ -97,6 +83,8 @@ def describe(
         working: Whether it runs a job worker.
         started_at: When it started.
         health: The result of :func:`~bus.discovery.health.check_health`.
+        ops_url: Where it serves ``/healthz``, ``/readyz`` and ``/metrics``, if it does
+            (:func:`bus.ops.serve_ops`).
         now: The heartbeat time; default: the current time.
     """
     consumes: list[str] = []
@@ -120,7 +108,7 @@ def describe(
         worker=working,
         shared=service.shared,
         health=health,
-        ops_url=_OPS_URLS.get(service),
+        ops_url=ops_url,
     )
 
 

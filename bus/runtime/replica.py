@@ -75,6 +75,9 @@ class Replica:
         self.catch_up: CatchUp | None = None
         self.worker: JobWorker | None = None
         self.announcer: Announcer | None = None
+        self.ops_url: str | None = None
+        """Where the replica's process serves its ops endpoint, said in its presence: set
+        by :func:`bus.ops.serve_ops` once its server listens (before the first one)."""
 
     # -- the path of a message, and what it needs -------------------------
 
@@ -175,7 +178,7 @@ class Replica:
         return describe(
             self.service, client_id=self.client_id, consuming=self.consume,
             working=self.worker is not None, started_at=self.started_at,
-            health=await self.health(),
+            health=await self.health(), ops_url=self.ops_url,
         )  # fmt: skip
 
     # -- starting and stopping --------------------------------------------

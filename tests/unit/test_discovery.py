@@ -20,7 +20,6 @@ from bus.discovery import (
     Health,
     Presence,
     Roster,
-    advertise_ops,
     check_health,
     describe,
     instance_of,
@@ -99,19 +98,16 @@ def test_a_presence_of_an_older_version_without_an_ops_url_still_reads() -> None
     assert Presence.from_bytes(served.to_bytes()).ops_url == "http://127.0.0.1:41234"
 
 
-def test_describe_says_where_the_ops_endpoint_is_while_it_is_advertised() -> None:
-    service, other = indexer(BusSettings()), indexer(BusSettings())
+def test_describe_says_where_the_ops_endpoint_is_when_told() -> None:
+    service = indexer(BusSettings())
     up = Health(broker=True)
 
-    def described(which: Service) -> str | None:
-        return describe(which, client_id="indexer-1", consuming=True, working=False,
-                        started_at=T0, health=up).ops_url  # fmt: skip
+    def described(ops_url: str | None) -> str | None:
+        return describe(service, client_id="indexer-1", consuming=True, working=False,
+                        started_at=T0, health=up, ops_url=ops_url).ops_url  # fmt: skip
 
-    assert described(service) is None
-    advertise_ops(service, "http://127.0.0.1:41234")
-    assert (described(service), described(other)) == ("http://127.0.0.1:41234", None)
-    advertise_ops(service, None)
-    assert described(service) is None
+    assert described(None) is None
+    assert described("http://127.0.0.1:41234") == "http://127.0.0.1:41234"
 
 
 def test_health_names_what_is_down() -> None:
