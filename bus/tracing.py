@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from opentelemetry import propagate, trace
+from opentelemetry import context, propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
@@ -187,7 +187,11 @@ def publishing(
     id: str | None = None,
 ) -> Iterator[Envelope]:
     """A producer span around one publish: yields ``event``'s new envelope, which carries
-    the span's context (see :meth:`Envelope.wrap`); send it inside the block."""
+    the span's context (see :meth:`Envelope.wrap`); send it inside the block. While
+    nothing is recorded, no span: the envelope carries the current context on."""
+    if not recording():
+        yield Envelope.wrap(event, source=source, cause=cause, id=id, trace=inject())
+        return
     attributes = {
         "messaging.system": "mqtt",
         "messaging.operation.type": "send",
@@ -218,8 +222,17 @@ def processing(
     """A consumer span around one delivery, continuing the trace the event carries.
 
     ``via`` says where this copy came from: ``broker``, ``catch-up`` (the journal,
-    after a gap in the connection) or ``replay`` (a dead letter sent again).
+    after a gap in the connection) or ``replay`` (a dead letter sent again). While
+    nothing is recorded, no span: the event's context is made current (what the handler
+    publishes carries it on) and the span yielded records nothing.
     """
+    if not recording():
+        token = context.attach(envelope_context(envelope))
+        try:
+            yield trace.get_current_span()
+        finally:
+            context.detach(token)
+        return
     attributes = {
         SERVICE_ATTRIBUTE: service,
         "chorus.delivered_via": via,

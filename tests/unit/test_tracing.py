@@ -183,3 +183,23 @@ def test_an_unknown_exporter_is_refused(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("BUS_TRACING", "jaeger")
     with pytest.raises(ValidationError, match="'off', 'console' or 'otlp'"):
         BusSettings()
+
+
+def test_while_nothing_is_recorded_a_handler_s_publish_carries_the_event_s_context(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tracing, "recording", lambda: False)
+    received = Envelope.wrap(uploaded(), source="/t/1", trace={"traceparent": PARENT})
+    with tracing.processing("svc", "documents/uploaded/v1", received) as span:
+        assert not span.is_recording()
+        span.set_attribute("ignored", 1)  # what the pipeline does: harmless
+        with tracing.publishing("svc", uploaded(2), "t", source="/svc/1") as sent:
+            assert sent.traceparent == PARENT
+    with tracing.publishing("svc", uploaded(3), "t", source="/svc/1") as outside:
+        assert outside.traceparent is None  # the event's context ended with its handling
+    untraced = Envelope.wrap(uploaded(), source="/t/1")
+    with (
+        tracing.processing("svc", "documents/uploaded/v1", untraced),
+        tracing.publishing("svc", uploaded(4), "t", source="/svc/1") as sent,
+    ):
+        assert sent.traceparent is None
