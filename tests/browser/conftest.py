@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -279,6 +279,30 @@ def shots(browser: WebDriver, request: pytest.FixtureRequest) -> Shots:
     folder.mkdir(parents=True)
     _folders.append(folder)
     return Shots(browser, folder)
+
+
+class Scene(NamedTuple):
+    """What a test of a page needs, in one fixture (unpack it: ``browser, console, ... =
+    scene``)."""
+
+    browser: WebDriver
+    console: Callable[..., Console]
+    processes: Processes
+    stack: BusSettings
+    unique: Callable[[str], str]
+    shots: Shots
+
+
+@pytest.fixture
+def scene(
+    browser: WebDriver,
+    console: Callable[..., Console],
+    processes: Processes,
+    stack: BusSettings,
+    unique: Callable[[str], str],
+    shots: Shots,
+) -> Scene:
+    return Scene(browser, console, processes, stack, unique, shots)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -14,13 +14,15 @@ from pathlib import Path
 from pymongo import MongoClient
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.expected_conditions import staleness_of
 
 from bus import BusSettings, publish
 from bus._internal.mqtt import QOS1, connected_client
 from bus.config import read_overrides
 from bus.security import OPS, OPS_READONLY
+from bus.tools.console.throttle import LoginLimits
 from contracts import DocumentUploaded
-from tests.browser.conftest import Console, Processes, Shots, click, text_of, wait
+from tests.browser.conftest import Console, Processes, Scene, Shots, click, text_of, wait
 from tests.browser.console_service import create_service
 from tests.helpers import uploaded
 
@@ -29,11 +31,18 @@ DELETED = "documents.content_deleted.v1"
 
 
 def log_in(browser: WebDriver, console: Console, username: str = OPS) -> None:
-    browser.get(f"{console.url}/login")
-    browser.find_element(By.ID, "username").send_keys(username)
-    browser.find_element(By.ID, "password").send_keys(console.login_of(username))
-    browser.find_element(By.ID, "login").click()
+    submit_login(browser, console, username, console.login_of(username))
     wait(browser, lambda b: b.find_element(By.ID, "who"), "the logged-in menu")
+
+
+def submit_login(browser: WebDriver, console: Console, username: str, password: str) -> None:
+    """Fill in the login form and send it; return once the answer's page is loaded."""
+    browser.get(f"{console.url}/login")
+    form = browser.find_element(By.TAG_NAME, "form")
+    browser.find_element(By.ID, "username").send_keys(username)
+    browser.find_element(By.ID, "password").send_keys(password)
+    browser.find_element(By.ID, "login").click()
+    wait(browser, staleness_of(form), "the login's answer")
 
 
 def send_events(settings: BusSettings, count: int) -> None:
@@ -106,10 +115,7 @@ def test_a_wrong_password_a_missing_csrf_token_a_cross_site_form_and_the_readonl
     running = console([create_service(name)])
     browser.set_script_timeout(60)
 
-    browser.get(f"{running.url}/login")
-    browser.find_element(By.ID, "username").send_keys(OPS)
-    browser.find_element(By.ID, "password").send_keys("not the password")
-    browser.find_element(By.ID, "login").click()
+    submit_login(browser, running, OPS, "not the password")
     error = wait(browser, lambda b: b.find_element(By.ID, "login-error"), "the refusal")
     assert "wrong user name or password" in error.text
     shots("wrong-password")
@@ -154,6 +160,25 @@ def test_a_wrong_password_a_missing_csrf_token_a_cross_site_form_and_the_readonl
     assert asyncio.run(read_overrides(stack, name)) == {}
 
 
+def test_after_too_many_failed_logins_the_login_page_refuses_even_the_right_password(
+    browser: WebDriver, console: Callable[..., Console], shots: Shots
+) -> None:
+    running = console()
+    for n in range(LoginLimits().per_user):
+        submit_login(browser, running, OPS, f"guess {n}")
+        assert "wrong user name or password" in text_of(browser, "#login-error", "a refusal")
+    shots("last-wrong-password")
+
+    submit_login(browser, running, OPS, running.login_of(OPS))
+    error = text_of(browser, "#login-error", "the throttling message")
+    assert error.startswith("too many failed logins; try again in"), error
+    assert "the right password too" in text_of(browser, "#login-throttled", "the why")
+    assert not browser.find_elements(By.ID, "who")  # no session
+    shots("throttled")
+    browser.get(f"{running.url}/services")
+    assert browser.current_url.endswith("/login")
+
+
 def test_the_services_page_shows_a_replica_that_starts_and_marks_it_dead_when_killed(
     browser: WebDriver,
     console: Callable[..., Console],
@@ -183,13 +208,9 @@ def test_the_services_page_shows_a_replica_that_starts_and_marks_it_dead_when_ki
 
 
 def test_a_poison_event_appears_under_dead_letters_and_is_discarded_from_the_page(
-    browser: WebDriver,
-    console: Callable[..., Console],
-    processes: Processes,
-    stack: BusSettings,
-    unique: Callable[[str], str],
-    shots: Shots,
+    scene: Scene,
 ) -> None:
+    browser, console, processes, stack, unique, shots = scene
     name = unique("consoled")
     processes.start(name)
     running = console()
@@ -222,13 +243,9 @@ def test_a_poison_event_appears_under_dead_letters_and_is_discarded_from_the_pag
 
 
 def test_a_config_field_edited_on_the_page_reaches_the_service_and_a_replay_then_succeeds(
-    browser: WebDriver,
-    console: Callable[..., Console],
-    processes: Processes,
-    stack: BusSettings,
-    unique: Callable[[str], str],
-    shots: Shots,
+    scene: Scene,
 ) -> None:
+    browser, console, processes, stack, unique, shots = scene
     name = unique("consoled")
     process = processes.start(name, CONSOLE_TEST_REFUSE="true")
     running = console([create_service(name)])
@@ -273,14 +290,8 @@ def test_a_config_field_edited_on_the_page_reaches_the_service_and_a_replay_then
     shots("replayed")
 
 
-def test_the_flow_graph_shows_an_edge_count_grow_as_events_pass(
-    browser: WebDriver,
-    console: Callable[..., Console],
-    processes: Processes,
-    stack: BusSettings,
-    unique: Callable[[str], str],
-    shots: Shots,
-) -> None:
+def test_the_flow_graph_shows_an_edge_count_grow_as_events_pass(scene: Scene) -> None:
+    browser, console, processes, stack, unique, shots = scene
     name = unique("consoled")
     processes.start(name)
     running = console()
@@ -314,14 +325,8 @@ def test_the_flow_graph_shows_an_edge_count_grow_as_events_pass(
     shots("numbers")
 
 
-def test_the_event_tail_filters_and_opens_an_event_s_causal_chain(
-    browser: WebDriver,
-    console: Callable[..., Console],
-    processes: Processes,
-    stack: BusSettings,
-    unique: Callable[[str], str],
-    shots: Shots,
-) -> None:
+def test_the_event_tail_filters_and_opens_an_event_s_causal_chain(scene: Scene) -> None:
+    browser, console, processes, stack, unique, shots = scene
     name = unique("consoled")
     processes.start(name)
     running = console()
@@ -364,13 +369,9 @@ def test_the_event_tail_filters_and_opens_an_event_s_causal_chain(
 
 
 def test_the_numbers_page_shows_a_service_s_handler_p50_and_p99_from_its_metrics(
-    browser: WebDriver,
-    console: Callable[..., Console],
-    processes: Processes,
-    stack: BusSettings,
-    unique: Callable[[str], str],
-    shots: Shots,
+    scene: Scene,
 ) -> None:
+    browser, console, processes, stack, unique, shots = scene
     measured, unmeasured = unique("measured"), unique("unmeasured")
     processes.start(measured, ops=True)
     processes.start(unmeasured)  # serves no /metrics

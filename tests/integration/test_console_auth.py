@@ -14,6 +14,7 @@ import hashlib
 import json
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,9 @@ from tests.helpers import eventually
 PASSWORD = "s3cret-for-ops"
 ELSEWHERE = "127.0.0.2"
 """Another client address than the tests' default (127.0.0.1)."""
+
+LIMITS = LoginLimits()
+"""What the consoles here run with (the defaults)."""
 
 
 @pytest.fixture
@@ -58,6 +62,22 @@ def console(settings: BusSettings, users: Users) -> Iterator[Callable[..., Conso
         running.stop()
 
 
+@dataclass
+class Sides:
+    """A console, a client guessing from 127.0.0.1 and another from :data:`ELSEWHERE`."""
+
+    console: Console
+    attacker: httpx.AsyncClient
+    other: httpx.AsyncClient
+
+
+@pytest.fixture
+async def sides(console: Callable[..., Console]) -> AsyncIterator[Sides]:
+    running = console()
+    async with browser_at(running) as attacker, browser_at(running, ELSEWHERE) as other:
+        yield Sides(running, attacker, other)
+
+
 @pytest.fixture
 async def redis(settings: BusSettings) -> AsyncIterator[Redis]:
     client = Redis.from_url(settings.redis_url)
@@ -77,61 +97,56 @@ async def log_in(client: httpx.AsyncClient, username: str, password: str) -> htt
     return await client.post("/login", data={"username": username, "password": password})
 
 
-def refused_for_a_while(response: httpx.Response, window: float) -> bool:
+def refused_for_a_while(response: httpx.Response) -> bool:
     """429 with a Retry-After within the window, the login page saying why, no cookie."""
     wait = int(response.headers.get("retry-after", "0"))
     return (
         response.status_code == 429
-        and 0 < wait <= window
+        and 0 < wait <= LIMITS.window
         and "too many failed logins" in response.text
         and COOKIE not in response.cookies
     )
 
 
 async def test_six_wrong_passwords_lock_ops_out_even_with_the_right_one_and_no_one_else(
-    console: Callable[..., Console],
+    sides: Sides,
 ) -> None:
-    limits = LoginLimits()
-    running = console()
-    async with browser_at(running) as attacker, browser_at(running, ELSEWHERE) as other:
-        for _ in range(limits.per_user):
-            assert (await log_in(attacker, OPS, "guess")).status_code == 401
-        assert refused_for_a_while(await log_in(attacker, OPS, "guess"), limits.window)
-        assert refused_for_a_while(await log_in(attacker, OPS, PASSWORD), limits.window)
-        # The name's window holds from any address...
-        assert refused_for_a_while(await log_in(other, OPS, PASSWORD), limits.window)
-        # ...and only for that name: another one, from another address, is checked.
-        assert (await log_in(other, OPS_READONLY, "guess")).status_code == 401
-        viewer = running.login_of(OPS_READONLY)
-        assert (await log_in(other, OPS_READONLY, viewer)).status_code == 303
-        assert (await other.get("/services")).status_code == 200
+    attacker, other = sides.attacker, sides.other
+    for _ in range(LIMITS.per_user):
+        assert (await log_in(attacker, OPS, "guess")).status_code == 401
+    assert refused_for_a_while(await log_in(attacker, OPS, "guess"))
+    assert refused_for_a_while(await log_in(attacker, OPS, PASSWORD))
+    # The name's window holds from any address...
+    assert refused_for_a_while(await log_in(other, OPS, PASSWORD))
+    # ...and only for that name: another one, from another address, is checked.
+    assert (await log_in(other, OPS_READONLY, "guess")).status_code == 401
+    viewer = sides.console.login_of(OPS_READONLY)
+    assert (await log_in(other, OPS_READONLY, viewer)).status_code == 303
+    assert (await other.get("/services")).status_code == 200
 
 
 async def test_a_successful_login_does_not_count_against_its_name(
     console: Callable[..., Console],
 ) -> None:
-    limits = LoginLimits()
     running = console()
     async with browser_at(running) as client:
-        for _ in range(limits.per_user + 1):
+        for _ in range(LIMITS.per_user + 1):
             assert (await log_in(client, OPS, PASSWORD)).status_code == 303
-        for _ in range(limits.per_user):
+        for _ in range(LIMITS.per_user):
             assert (await log_in(client, OPS, "typo")).status_code == 401
         assert (await log_in(client, OPS, PASSWORD)).status_code == 429
 
 
 async def test_one_password_sprayed_over_many_names_is_throttled_per_address(
-    console: Callable[..., Console],
+    sides: Sides,
 ) -> None:
-    limits = LoginLimits()
-    running = console()
-    async with browser_at(running) as attacker, browser_at(running, ELSEWHERE) as other:
-        for n in range(limits.per_client):
-            assert (await log_in(attacker, f"admin{n}", "Winter2026!")).status_code == 401
-        assert refused_for_a_while(await log_in(attacker, "root", "Winter2026!"), limits.window)
-        assert refused_for_a_while(await log_in(attacker, OPS, PASSWORD), limits.window)
-        # The address is refused, not the names: ops from elsewhere gets in.
-        assert (await log_in(other, OPS, PASSWORD)).status_code == 303
+    attacker = sides.attacker
+    for n in range(LIMITS.per_client):
+        assert (await log_in(attacker, f"admin{n}", "Winter2026!")).status_code == 401
+    assert refused_for_a_while(await log_in(attacker, "root", "Winter2026!"))
+    assert refused_for_a_while(await log_in(attacker, OPS, PASSWORD))
+    # The address is refused, not the names: ops from elsewhere gets in.
+    assert (await log_in(sides.other, OPS, PASSWORD)).status_code == 303
 
 
 async def test_a_session_survives_a_restart_of_the_console_and_dies_at_logout(
