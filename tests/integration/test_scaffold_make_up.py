@@ -267,7 +267,8 @@ async def check_console_and_ops_endpoints(
     """``make up`` started the console and ended with ``make status``, which says where it
     is, that it answers, and where the ops password is; every replica's presence names
     an ops endpoint on loopback. Returns them by (service, instance)."""
-    row = re.search(r"^console +(\d+) +yes +yes .* RUNNING$", up, re.MULTILINE)
+    # RUNNING once supervisord's startsecs have passed; STARTING (alive and ready) before.
+    row = re.search(r"^console +(\d+) +yes +yes .* (?:STARTING|RUNNING)$", up, re.MULTILINE)
     assert row, up
     credentials = checkout.env["BUS_CREDENTIALS_DIR"]
     line = re.search(
