@@ -217,7 +217,7 @@ async def publish_v5(
 
 
 async def release_filters(
-    client: Client, filters: Iterable[str], *, settle: float = 0.5
+    client: Client, filters: Iterable[str], *, keep: Iterable[str] = (), settle: float = 0.5
 ) -> dict[str, int]:
     """Take back subscriptions a persistent session holds but no handler wants any more.
 
@@ -227,13 +227,22 @@ async def release_filters(
     the next connection, for ever, each one holding a place in the session's in-flight
     window (``max_inflight_messages``): enough of them stall the replica. For each filter:
     subscribe to it again here, acknowledge and drop what comes for ``settle`` seconds
-    (what was in flight and queued for it: the replica's own subscriptions, more
-    specific, take what they match), then unsubscribe. Returns the messages dropped per
-    filter; a filter the broker no longer lets this client read is unsubscribed anyway.
-    Call once the replica's own subscriptions are in place.
+    (what was in flight and queued for it), then unsubscribe. zmqtt hands a message to
+    the most specific of the filters that match it, so this is done only where each
+    filter of ``keep`` (the replica's own, in place) that can match the same topics is
+    more specific; otherwise the filter is only unsubscribed, since what it held reaches
+    a handler of ``keep`` anyway. Returns the messages dropped per filter; a filter the
+    broker no longer lets this client read is unsubscribed anyway.
     """
+    kept = [_actual(f) for f in keep]
     dropped: dict[str, int] = {}
     for topic_filter in filters:
+        stale = _actual(topic_filter)
+        overlapping = [f for f in kept if _overlap(f.split("/"), stale.split("/"))]
+        if any(_specificity(f) >= _specificity(stale) for f in overlapping):
+            await _unsubscribe(client, topic_filter)
+            dropped[topic_filter] = 0
+            continue
         count = 0
         try:
             async with client.subscribe(
@@ -245,8 +254,36 @@ async def release_filters(
                             await subscription.get_message()
                         count += 1
         except zmqtt.MQTTSubscribeError:
-            protocol = client._protocol  # refused: an UNSUBSCRIBE alone, on the protocol
-            if protocol is not None:
-                await protocol.unsubscribe([topic_filter])
+            await _unsubscribe(client, topic_filter)  # refused: an UNSUBSCRIBE alone
         dropped[topic_filter] = count
     return dropped
+
+
+async def _unsubscribe(client: Client, topic_filter: str) -> None:
+    protocol = client._protocol  # an UNSUBSCRIBE without a SUBSCRIBE: on the protocol
+    if protocol is not None:
+        await protocol.unsubscribe([topic_filter])
+
+
+def _actual(topic_filter: str) -> str:
+    """The filter without its ``$share/<group>/`` prefix: what zmqtt matches topics to."""
+    if topic_filter.startswith("$share/"):
+        return topic_filter.split("/", 2)[2]
+    return topic_filter
+
+
+def _specificity(topic_filter: str) -> tuple[int, ...]:
+    """zmqtt's rank of a filter: the lowest wins a topic that several filters match."""
+    return tuple(2 if part == "#" else 1 if part == "+" else 0 for part in topic_filter.split("/"))
+
+
+def _overlap(a: list[str], b: list[str]) -> bool:
+    """Whether some topic matches both filters (given level by level)."""
+    if not a or not b:
+        rest = a or b
+        return not rest or rest == ["#"]
+    if "#" in (a[0], b[0]):
+        return True
+    if "+" in (a[0], b[0]) or a[0] == b[0]:
+        return _overlap(a[1:], b[1:])
+    return False

@@ -199,14 +199,14 @@ class Replica:
         for hook in service.startup_hooks:
             await hook()
         await broker.start()
+        self._require_outbox().opened = True  # handlers consume from here on, and publish
         if self.consume:
             # What earlier versions subscribed this session to and this one does not.
             every_event = [settings.wire_topic(DOMAIN_EVENTS_FILTER)]
-            await SessionFilters(self.stores.redis, self.client_id, settings.session_expiry).prune(
+            await SessionFilters(self.stores.redis, self.client_id).prune(
                 raw_client(broker), self.inbox.filters,
                 earlier=every_event if service.consumes_every_event else (),
             )  # fmt: skip
-        self._require_outbox().opened = True
         self.watcher = watcher = ConnectionWatcher(broker)
         watcher.start()
         await self.config.follow(raw_client(broker))

@@ -27,17 +27,18 @@ _UNREACHABLE: tuple[type[BaseException], ...] = (*UNREACHABLE, *MQTT_ERRORS)
 class SessionFilters:
     """The filters one client id's persistent session was last known to hold.
 
+    Kept without expiry: a replica may run longer than any lifetime given at its start,
+    and releasing a filter a session no longer holds (the broker forgot the session) only
+    costs a subscribe and an unsubscribe.
+
     Args:
         redis: Where they are kept.
         client_id: The replica's client id (its session).
-        ttl: Seconds they are kept: the broker's session expiry, after which the broker
-            has forgotten the session, subscriptions and all.
     """
 
-    def __init__(self, redis: Redis, client_id: str, ttl: int) -> None:
+    def __init__(self, redis: Redis, client_id: str) -> None:
         self.redis = redis
         self.key = SESSION_FILTERS_KEY.format(client_id=client_id)
-        self.ttl = ttl
 
     async def stale(self, current: Iterable[str], *, earlier: Iterable[str] = ()) -> list[str]:
         """The filters the session holds that ``current`` does not name: those of the last
@@ -53,7 +54,6 @@ class SessionFilters:
             pipe.delete(self.key)
             if filters:
                 pipe.sadd(self.key, *filters)
-                pipe.expire(self.key, self.ttl)
             await pipe.execute()
 
     async def prune(
@@ -65,7 +65,7 @@ class SessionFilters:
         :func:`~bus._internal.mqtt.release_filters` dropped."""
         try:
             stale = await self.stale(current, earlier=earlier)
-            dropped = await release_filters(client, stale) if stale else {}
+            dropped = await release_filters(client, stale, keep=current) if stale else {}
             await self.remember(current)
         except _UNREACHABLE as exc:
             log.warning("could not release stale subscriptions (%r); next start tries", exc)

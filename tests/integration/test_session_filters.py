@@ -12,7 +12,8 @@ from collections.abc import Callable
 import pytest
 from redis.asyncio import Redis
 
-from bus import BusSettings, Publisher, Service
+from bus import BusSettings, Envelope, Publisher, Service
+from bus._internal.mqtt import _overlap
 from bus.runtime.sessions import SessionFilters
 from contracts import DocumentUploaded, QuotaReserved
 from tests.helpers import eventually, uploaded
@@ -82,13 +83,65 @@ async def test_a_dropped_handler_takes_its_subscription_and_held_messages_along(
 
 async def test_the_filters_of_the_last_start_are_what_is_stale(settings: BusSettings) -> None:
     redis = Redis.from_url(settings.redis_url)
-    filters = SessionFilters(redis, f"{settings.namespace}.probe-1", ttl=60)
+    filters = SessionFilters(redis, f"{settings.namespace}.probe-1")
     try:
         assert await filters.stale(["a/b/c"]) == []
         assert await filters.stale(["a/b/c"], earlier=["+/+/+", "a/b/c"]) == ["+/+/+"]
         await filters.remember(["a/b/c", "$share/x/d/e/f"])
         assert await filters.stale(["a/b/c"], earlier=["+/+/+"]) == ["$share/x/d/e/f"]
-        assert 0 < await redis.ttl(filters.key) <= 60
+        assert await redis.ttl(filters.key) == -1  # kept while the replica runs, however long
     finally:
         await redis.delete(filters.key)
         await redis.aclose()
+
+
+async def test_what_a_dropped_filter_held_reaches_a_broader_handler_of_the_new_version(
+    settings: BusSettings,
+    services: list[Service],
+    unique: Callable[[str], str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Version 2 takes every event instead of one type: the old, more specific filter is
+    only unsubscribed (a temporary subscription to it would win the events over the
+    new handler's broader one), and what it held is handled."""
+    name = unique("auditor")
+    plain = settings.model_copy(update={"journal_first": False})
+    first, _ = version_1(name, settings)
+    services.append(first)
+    await first.start()
+    await first.stop()
+    async with Publisher(settings=plain) as publisher:
+        for n in range(3):
+            await publisher.publish(uploaded(n))
+
+    second = Service(name, settings=settings)
+    seen: Counter[str] = Counter()
+
+    @second.on_every_event
+    async def every(envelope: Envelope) -> None:
+        seen[envelope.data["filename"]] += 1
+
+    caplog.set_level(logging.WARNING, logger="bus.sessions")
+    services.append(second)
+    await second.start()
+    async with Publisher(settings=plain) as publisher:
+        await publisher.publish(uploaded(3))
+    await eventually(lambda: seen.total() >= 4, what="the held events and the new one")
+    assert dict(seen) == {f"file-{n}.txt": 1 for n in range(4)}
+    released = [r.getMessage() for r in caplog.records if r.name == "bus.sessions"]
+    assert len(released) == 1, released
+    assert "documents/uploaded/v1" in released[0]
+    assert "0 message(s)" in released[0]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "overlap"),
+    [
+        ("a/b/c", "a/b/c", True), ("a/+/c", "a/b/+", True), ("a/#", "a", True),
+        ("#", "x/y", True), ("a/b", "a/c", False), ("a/+", "a/b/c", False),
+        ("+/+/+", "chorus/producers/read-1", True), ("a/b/c", "a/b", False),
+    ],
+)  # fmt: skip
+def test_filters_overlap_when_a_topic_matches_both(a: str, b: str, overlap: bool) -> None:
+    assert _overlap(a.split("/"), b.split("/")) is overlap
+    assert _overlap(b.split("/"), a.split("/")) is overlap
