@@ -4,10 +4,10 @@ The journal service writes it; any service reads it to catch up on events the
 broker dropped for it (see :mod:`bus.runtime.catchup`); ``bus journal`` lists it.
 
 Catch-up reads the entries recorded since a moment. Each entry names the minute it was
-recorded in (``minute``), and :func:`since` reads the minutes of its window one equality
-each: FerretDB 1.24 hands PostgreSQL an equality (and its index serves it), while a range
-on ``recorded_at`` with an ``$in`` of types it filters itself after reading the whole
-journal (about 1 s at 10,000 entries; 10 s at 100,000).
+recorded in (``minute``), and :func:`since` reads its window minute by minute and type by
+type, equalities each: FerretDB 1.24 hands PostgreSQL equalities (and an index serves
+them), while a range on ``recorded_at`` with an ``$in`` of types it filters itself after
+reading the whole journal (about 1 s at 10,000 entries; 10 s at 100,000).
 """
 
 from __future__ import annotations
@@ -60,11 +60,16 @@ MINUTES: Final = "journal_minutes"
 """Where the journal notes since when its entries name their minute (one record,
 ``{"_id": "since", "at": ...}``): a window that starts earlier is read the old way."""
 
+UPGRADE_GRACE: Final = timedelta(hours=1)
+"""How long after that note a window is still read the old way: replicas of the earlier
+version may go on writing entries without a minute while an upgrade rolls through."""
+
 MAX_MINUTES: Final = 6 * 60
 """The longest window :func:`since` reads minute by minute; a longer one is read whole."""
 
-_CLOCK_MARGIN: Final = timedelta(minutes=2)
-"""Minutes past the reader's clock that :func:`since` reads too: writers' clocks differ."""
+CLOCK_MARGIN: Final = timedelta(minutes=10)
+"""Minutes past the reader's clock that :func:`since` reads too: a writer's clock may be
+ahead (an entry names the minute of its writer's clock)."""
 
 _noted: set[str] = set()
 """The databases whose journal this process has noted as naming minutes."""
@@ -144,25 +149,26 @@ async def latest(*, event_type: str | None = None, limit: int = 20) -> list[Jour
 async def since(types: list[str], moment: datetime) -> list[JournalEntry]:
     """Entries of the given types recorded at or after ``moment``, oldest first.
 
-    Read minute by minute (one equality each, a few at a time) when the window is at most
-    :data:`MAX_MINUTES` long and every entry in it names its minute; otherwise with one
+    Read minute by minute and type by type (one pair of equalities each, a few at a time)
+    when the window is at most :data:`MAX_MINUTES` long and starts an
+    :data:`UPGRADE_GRACE` after the journal began naming minutes; otherwise with one
     query that FerretDB 1.24 answers by reading the whole journal.
     """
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    end = datetime.now(UTC) + _CLOCK_MARGIN
+    end = datetime.now(UTC) + CLOCK_MARGIN
     count = int((end - moment).total_seconds() // 60) + 1
     noted = await JournalEntry.get_pymongo_collection().database[MINUTES].find_one({"_id": "since"})
-    if noted is None or moment < _aware(noted["at"]) or count > MAX_MINUTES:
+    if noted is None or moment < _aware(noted["at"]) + UPGRADE_GRACE or count > MAX_MINUTES:
         query = JournalEntry.find(In(JournalEntry.type, types), JournalEntry.recorded_at >= moment)
         return await query.sort(+JournalEntry.recorded_at).to_list()  # type: ignore[operator]
     minutes = [minute_of(moment + timedelta(minutes=n)) for n in range(count + 1)]
-    wanted = set(types)
+    pairs = [{"minute": m, "type": t} for m in minutes for t in sorted(set(types))]
     found: list[JournalEntry] = []
-    for start in range(0, len(minutes), 8):
-        reads = [JournalEntry.find({"minute": m}).to_list() for m in minutes[start : start + 8]]
+    for start in range(0, len(pairs), 16):
+        reads = [JournalEntry.find(pair).to_list() for pair in pairs[start : start + 16]]
         for entries in await asyncio.gather(*reads):
-            found += [e for e in entries if e.type in wanted and _aware(e.recorded_at) >= moment]
+            found += [e for e in entries if _aware(e.recorded_at) >= moment]
     return sorted(found, key=lambda e: (e.recorded_at, e.id))
 
 

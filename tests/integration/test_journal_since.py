@@ -41,7 +41,7 @@ async def test_since_reads_the_window_minute_by_minute(
     journal: AsyncDatabase[dict[str, object]],
 ) -> None:
     now = datetime.now(UTC)
-    await journal[MINUTES].insert_one({"_id": "since", "at": now - timedelta(hours=1)})
+    await journal[MINUTES].insert_one({"_id": "since", "at": now - timedelta(hours=2)})
     assert await record(Envelope.wrap(uploaded(0), source="/test/since"))
     old = await _recorded(1, now - timedelta(minutes=10))
     # Read the old way, this one would be found: it names no minute.
@@ -76,8 +76,22 @@ async def test_a_minute_is_read_by_an_equality_the_store_answers_itself(
     assert scan["filterPushdown"] is False  # what since() read before
 
 
-async def test_a_window_from_before_the_journal_named_minutes_is_read_whole(
+@pytest.mark.parametrize(
+    ("noted_ago", "window", "read_whole"),
+    [
+        # The window starts before the journal named minutes.
+        (timedelta(minutes=1), timedelta(minutes=5), True),
+        # It starts after, but within the grace an upgrade may take to roll through.
+        (timedelta(minutes=30), timedelta(minutes=5), True),
+        # Past the grace: minute by minute, and an entry without a minute is not seen.
+        (timedelta(hours=2), timedelta(minutes=5), False),
+    ],
+)
+async def test_a_window_near_or_before_the_journal_named_minutes_is_read_whole(
     journal: AsyncDatabase[dict[str, object]],
+    noted_ago: timedelta,
+    window: timedelta,
+    read_whole: bool,
 ) -> None:
     now = datetime.now(UTC)
     # An entry an earlier version wrote: no minute.
@@ -87,7 +101,15 @@ async def test_a_window_from_before_the_journal_named_minutes_is_read_whole(
          "time": envelope.time, "envelope": envelope.model_dump(mode="json"),
          "recorded_at": now - timedelta(minutes=3)}
     )  # fmt: skip
-    await journal[MINUTES].insert_one({"_id": "since", "at": now - timedelta(minutes=1)})
-    assert [e.id for e in await since([UPLOADED], now - timedelta(minutes=5))] == [envelope.id]
-    # A window inside the named minutes does not see it (it names no minute).
-    assert await since([UPLOADED], now - timedelta(seconds=30)) == []
+    await journal[MINUTES].insert_one({"_id": "since", "at": now - noted_ago})
+    found = [e.id for e in await since([UPLOADED], now - window)]
+    assert found == ([envelope.id] if read_whole else [])
+
+
+async def test_an_entry_from_a_writer_whose_clock_is_ahead_is_found(
+    journal: AsyncDatabase[dict[str, object]],
+) -> None:
+    now = datetime.now(UTC)
+    await journal[MINUTES].insert_one({"_id": "since", "at": now - timedelta(hours=2)})
+    ahead = await _recorded(1, now + timedelta(minutes=5))
+    assert [e.id for e in await since([UPLOADED], now - timedelta(minutes=1))] == [ahead.id]
