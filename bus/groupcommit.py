@@ -17,6 +17,10 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
+_BUSY_FOR = 0.05
+"""Seconds after a shared commit during which the next one counts as busy (a lone item
+after a pause goes at once)."""
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -35,7 +39,7 @@ class GroupCommit(Generic[T, R]):
             fewer than ``max_batch`` (0, the default: never; only what queued during
             the previous commit is grouped).
         busy_linger: The same wait, only while busy: when the previous commit held more
-            than one item. A lone item still goes at once.
+            than one item and ended moments ago. A lone item still goes at once.
         name: The name of the task that commits (for debugging).
     """
 
@@ -57,6 +61,7 @@ class GroupCommit(Generic[T, R]):
         self.busy_linger = busy_linger
         self.name = name
         self._last_size = 0
+        self._last_end = 0.0
         self._queue: list[tuple[T, asyncio.Future[R]]] = []
         self._committer: asyncio.Task[None] | None = None
         self.commits = 0
@@ -75,14 +80,16 @@ class GroupCommit(Generic[T, R]):
     async def _drain(self) -> None:
         try:
             while self._queue:
-                linger = self.busy_linger if self._last_size > 1 else 0.0
-                linger = max(linger, self.linger)
+                loop = asyncio.get_running_loop()
+                busy = self._last_size > 1 and loop.time() - self._last_end < _BUSY_FOR
+                linger = max(self.busy_linger if busy else 0.0, self.linger)
                 if linger > 0 and len(self._queue) < self.max_batch:
                     await asyncio.sleep(linger)
                 batch = self._queue[: self.max_batch]
                 self._last_size = len(batch)
                 del self._queue[: self.max_batch]
                 await self._commit(batch)
+                self._last_end = asyncio.get_running_loop().time()
         finally:
             self._committer = None
             # Cancelled (the loop is closing): nobody is left to commit what queued.

@@ -54,6 +54,9 @@ from services.catalog.projection import project
 
 log = logging.getLogger("services.catalog")
 
+_RACES: Final = 3
+"""Lost insert races after which :func:`refresh` gives up (an entry under another key)."""
+
 INSPECT_JOB: Final = "inspect_document"
 """The inspector's job whose progress the catalog follows (its key is the document id)."""
 
@@ -173,6 +176,7 @@ async def refresh(document_id: UUID) -> CatalogEntry | None:
     grows, so the same number of events is the same events.
     """
     logged = await read_log(document_id)
+    raced = 0
     while True:
         if not logged:
             return None
@@ -180,7 +184,12 @@ async def refresh(document_id: UUID) -> CatalogEntry | None:
         try:
             await save_by_key(entry)
         except DuplicateKeyError:
-            continue  # two first writes raced to insert the entry; this one is now an update
+            # Two first writes raced to insert the entry: this one is now an update. Again
+            # and again only if an entry holds the id under another key (none should).
+            raced += 1
+            if raced > _RACES:
+                raise
+            continue
         now = await read_log(document_id)
         if len(now) == len(logged):
             return entry

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from beanie.odm.utils.encoder import Encoder
 from bson import Binary
+from pymongo.errors import DuplicateKeyError
 
 from bus import BusSettings, Envelope, Publisher, Service
 from bus.journal import JournalEntry
@@ -529,3 +530,15 @@ def _earlier(who: Story, n: int, event: Event, event_id: str, at: datetime) -> A
         status="uploaded" if n == 0 else "accepted" if n == 1 else "inspecting",
         message=f"step {n}", recorded_at=T0 + timedelta(seconds=n),
     )  # fmt: skip
+
+
+@pytest.mark.usefixtures("catalog")
+async def test_an_entry_held_under_another_key_fails_the_write_instead_of_looping() -> None:
+    story = Story()
+    await apply(story.happy()[0])
+    # What a mixed-version rollout could leave: the document's _id under another key.
+    collection = CatalogEntry.get_pymongo_collection()
+    held = {"_id": Binary.from_uuid(story.document_id)}
+    await collection.update_one(held, {"$set": {"key": "x"}})
+    with pytest.raises(DuplicateKeyError):
+        await asyncio.wait_for(updates.refresh(story.document_id), timeout=10)

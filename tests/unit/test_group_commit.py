@@ -272,3 +272,8 @@ async def test_busy_linger_groups_a_trickle_only_after_a_shared_commit() -> None
 
     assert await trickle() == list(range(5))
     assert sizes == [1, 3, 5]
+    await asyncio.sleep(0.1)  # a pause: no longer busy
+    started = asyncio.get_running_loop().time()
+    await steps.submit(9)
+    assert asyncio.get_running_loop().time() - started < 0.25
+    assert sizes == [1, 3, 5, 1]
