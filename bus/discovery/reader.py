@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from bus.settings import BusSettings
 
 QUIET = 0.3
 """Seconds without a message after which the retained presences count as all received."""
+
+log = logging.getLogger("bus.discovery")
 
 LIMIT = 1.0
 """Seconds :meth:`PresenceFeed.settle` waits at most, however busy the topic."""
@@ -59,7 +62,9 @@ class Roster:
     def apply(self, topic: str, payload: bytes) -> bool:
         """Take one message (``topic`` without the namespace); True if anything changed.
 
-        An empty payload deletes the instance: a clean stop, or its will.
+        An empty payload deletes the instance: a clean stop, or its will. A presence
+        whose service or instance is not the topic's (anyone who may publish on one
+        presence topic must not announce another replica) is unreadable, not listed.
         """
         if not payload:
             gone = self.presences.pop(topic, None) is not None
@@ -69,6 +74,14 @@ class Roster:
         except ValidationError as exc:
             self.presences.pop(topic, None)
             self.unreadable[topic] = f"not a presence message: {exc.error_count()} error(s)"
+            return True
+        if presence.topic != topic:
+            log.warning("presence of %s/%s on %s ignored: not its topic",
+                        presence.service, presence.instance, topic)  # fmt: skip
+            self.presences.pop(topic, None)
+            self.unreadable[topic] = (
+                f"presence of {presence.service}/{presence.instance} on another's topic"
+            )
             return True
         self.unreadable.pop(topic, None)
         changed = self.presences.get(topic) != presence

@@ -3,10 +3,13 @@ histogram buckets, the parsing of a real exposition, and what a round of reading
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -14,7 +17,16 @@ from bus.discovery import Health, Presence
 from bus.tools.console.live import Presences, Traffic
 from bus.tools.console.metrics import Measurements
 from bus.tools.console.pages.numbers import chart, rows
-from bus.tools.console.scrape import is_loopback, minus, parse, plus, quantile
+from bus.tools.console.scrape import (
+    ScrapeError,
+    is_loopback,
+    metrics_url,
+    minus,
+    parse,
+    plus,
+    quantile,
+    scrape,
+)
 
 INF = float("inf")
 BUCKETS = ((0.01, 10.0), (0.1, 90.0), (1.0, 100.0), (INF, 100.0))
@@ -83,6 +95,122 @@ def test_only_loopback_http_is_scraped() -> None:
     assert not is_loopback("http://10.0.0.5:9000")
     assert not is_loopback("https://127.0.0.1:9000")
     assert not is_loopback("http://metadata.example:80")
+
+
+def test_the_metrics_url_keeps_only_the_ops_url_s_host_and_port() -> None:
+    assert metrics_url("http://127.0.0.1:9000") == "http://127.0.0.1:9000/metrics"
+    assert metrics_url("http://127.0.0.1:9000/admin/reset?x=1#top") == (
+        "http://127.0.0.1:9000/metrics"
+    )
+    assert metrics_url("http://user:secret@localhost:9000/x") == "http://localhost:9000/metrics"
+    assert metrics_url("http://[::1]:9000/y?") == "http://[::1]:9000/metrics"
+    assert metrics_url("http://127.0.0.1/") == "http://127.0.0.1/metrics"
+    for refused in ("http://10.0.0.5:9000", "http://127.0.0.1:99999", "file:///etc/passwd"):
+        with pytest.raises(ScrapeError, match=r"^not a loopback address$"):
+            metrics_url(refused)
+
+
+def answering(handler: Any) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.MockTransport(handler))
+
+
+def streamed(status: int, body: str | bytes, **headers: str) -> httpx.Response:
+    """An answer as a network transport gives it: not read yet."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield body.encode() if isinstance(body, str) else body
+
+    return httpx.Response(status, headers=headers, content=chunks())
+
+
+async def test_a_scrape_asks_for_metrics_whatever_path_and_query_the_presence_gives() -> None:
+    asked: list[httpx.URL] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url)
+        return streamed(200, 'chorus_events_total{service="indexer"} 100.0\n')
+
+    async with answering(handler) as client:
+        found = await scrape(client, "http://127.0.0.1:9000/admin/reset?all=1", "indexer")
+    assert [str(u) for u in asked] == ["http://127.0.0.1:9000/metrics"]
+    assert found.events == 100
+
+
+async def test_an_endless_answer_stops_at_the_size_limit_as_too_large() -> None:
+    sent = 0
+
+    async def endless() -> AsyncIterator[bytes]:
+        nonlocal sent
+        while True:
+            sent += 1
+            yield b"#" * 65536
+
+    async with answering(lambda _: httpx.Response(200, content=endless())) as client:
+        with pytest.raises(ScrapeError, match=r"^too large$"):
+            await scrape(client, "http://127.0.0.1:9000", "indexer", limit=1024 * 1024)
+    assert sent <= 17  # it stopped reading just past the limit
+
+    big = streamed(200, b"", **{"content-length": str(10**9)})
+    async with answering(lambda _: big) as client:
+        with pytest.raises(ScrapeError, match=r"^too large$"):  # said so up front
+            await scrape(client, "http://127.0.0.1:9000", "indexer")
+
+
+async def test_an_answer_that_trickles_is_cut_at_the_total_deadline() -> None:
+    async def trickle() -> AsyncIterator[bytes]:
+        while True:  # every byte well within a read timeout, the whole never done
+            await asyncio.sleep(0.02)
+            yield b"#"
+
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    async with answering(lambda _: httpx.Response(200, content=trickle())) as client:
+        with pytest.raises(ScrapeError, match=r"^timed out$"):
+            await scrape(client, "http://127.0.0.1:9000", "indexer", deadline=0.3)
+    assert loop.time() - began < 1.0
+
+
+async def test_the_reasons_shown_are_generic_never_the_answer_s_text() -> None:
+    answers = {
+        "9001": streamed(200, "<script>alert(1)</script> 1 2 3\n"),
+        "9002": streamed(500, "secret internal error"),
+        "9003": streamed(302, "", location="http://10.0.0.1/"),
+        "9004": streamed(200, b"\xff\xfe not utf-8"),
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.port == 9005:
+            raise httpx.ConnectError("connection refused by 'attacker text'")
+        return answers[str(request.url.port)]
+
+    measurements = Measurements()
+    live = [presence(str(n), ops_url=f"http://127.0.0.1:900{n}") for n in range(1, 6)]
+    live.append(presence("6", ops_url="http://10.1.2.3:80/<b>"))
+    async with answering(handler) as client:
+        await measurements.scrape_once(client, live)
+    assert measurements.services["indexer"].problems == [
+        "1: unreadable metrics", "2: HTTP 500", "3: HTTP 302", "4: unreadable metrics",
+        "5: unreachable", "6: not a loopback address",
+    ]  # fmt: skip
+
+
+async def test_a_large_answer_is_parsed_off_the_event_loop() -> None:
+    line = 'chorus_events_total{service="indexer",type="t%d",outcome="handled"} 1.0\n'
+    text = "# TYPE chorus_events counter\n" + "".join(line % n for n in range(40_000))
+    ticks = 0
+
+    async def ticking() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.005)
+            ticks += 1
+
+    ticker = asyncio.create_task(ticking())
+    async with answering(lambda _: streamed(200, text)) as client:
+        found = await scrape(client, "http://127.0.0.1:9000", "indexer")
+    ticker.cancel()
+    assert found.events == 40_000
+    assert ticks >= 3  # the loop ran while it parsed
 
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)

@@ -191,6 +191,22 @@ def test_an_unreadable_presence_is_reported_not_listed() -> None:
     assert len(roster.sightings(T0)) == 1
 
 
+def test_a_presence_for_another_replica_than_its_topic_is_ignored() -> None:
+    roster = Roster()
+    real = presence()
+    roster.apply(topic(real), real.to_bytes())
+    # Whoever may publish on the mailer's presence topic must not pose as an indexer.
+    where = "chorus/presence/mailer/9"
+    assert roster.apply(where, presence("indexer", "1", ops_url="http://127.0.0.1:1").to_bytes())
+    assert roster.apply(where, presence("mailer", "1").to_bytes())  # another instance
+    assert roster.apply(where, presence("indexer", "9").to_bytes())  # another service
+    assert [s.presence for s in roster.sightings(T0)] == [real]
+    assert "another's topic" in roster.unreadable[where]
+    assert roster.apply(where, presence("mailer", "9").to_bytes())  # its own: listed
+    assert where not in roster.unreadable
+    assert len(roster.sightings(T0)) == 2
+
+
 def test_a_presence_without_heartbeats_for_three_intervals_is_stale() -> None:
     roster = Roster()
     roster.apply("chorus/presence/indexer/1", presence().to_bytes())  # heartbeat at T0, every 10 s

@@ -21,15 +21,24 @@ import httpx
 
 from bus.discovery import Presence
 from bus.tools.console.live import HISTORY, Presences
-from bus.tools.console.scrape import Buckets, Reading, minus, plus, quantile, scrape
+from bus.tools.console.scrape import (
+    DEADLINE,
+    Buckets,
+    Reading,
+    ScrapeError,
+    minus,
+    plus,
+    quantile,
+    scrape,
+)
 
 log = logging.getLogger("bus.console")
 
 SCRAPE_EVERY = 3.0
 """Seconds between two readings of every replica's ``/metrics``."""
 
-SCRAPE_TIMEOUT = 2.0
-"""Seconds one replica may take to answer."""
+SCRAPE_TIMEOUT = DEADLINE
+"""Seconds one replica may take to answer, each read (:func:`scrape` bounds the whole)."""
 
 RECENT = 60.0
 """Seconds the table's figures (rates, quantiles, retries) cover."""
@@ -193,9 +202,9 @@ class Measurements:
             assert presence.ops_url is not None
             try:
                 return presence, await scrape(client, presence.ops_url, presence.service)
-            except (httpx.HTTPError, ValueError, KeyError) as exc:  # KeyError: a bucket without le
-                log.debug("console: %s: %r", presence.ops_url, exc)
-                return presence, str(exc) or type(exc).__name__
+            except ScrapeError as exc:
+                log.debug("console: %s: %s", presence.ops_url, exc)
+                return presence, str(exc)
 
         readings = await asyncio.gather(*(read(p) for p in served))
         self.take(readings, [p for p in live if not p.ops_url])

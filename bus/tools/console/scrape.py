@@ -6,6 +6,7 @@ Pure parts (:func:`parse`, :func:`quantile`) apart from the one request (:func:`
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import math
 from collections import defaultdict
@@ -21,6 +22,17 @@ EVENTS = "chorus_events_total"
 RETRIES = "chorus_handler_retries_total"
 HANDLER_BUCKETS = "chorus_handler_seconds_bucket"
 JOBS_IN_QUEUE = "chorus_jobs_in_queue"
+
+MAX_BYTES = 4 * 1024 * 1024
+"""Bytes a replica's ``/metrics`` may have (a replica exposes a few kilobytes): past
+them the console stops reading, and reports "too large"."""
+
+INLINE = 256 * 1024
+"""Characters parsed on the event loop (a few milliseconds); a longer answer is parsed
+in a worker thread."""
+
+DEADLINE = 2.0
+"""Seconds one replica's whole ``/metrics`` may take, from connecting to the last byte."""
 
 Buckets = tuple[tuple[float, float], ...]
 """A histogram as ``(upper bound, cumulative count)`` pairs, by bound, ``+Inf`` last."""
@@ -119,15 +131,73 @@ def is_loopback(url: str) -> bool:
         return False
 
 
-async def scrape(client: httpx.AsyncClient, ops_url: str, service: str) -> Reading:
-    """Read ``ops_url``'s ``/metrics`` for ``service``.
+class ScrapeError(Exception):
+    """Why a replica gave no reading, in words fit for the Numbers page: never text from
+    the presence or the answer (both are the replica's to choose)."""
+
+
+def metrics_url(ops_url: str) -> str:
+    """Where ``ops_url``'s metrics are: its scheme, host and port, then ``/metrics``; its
+    path, query, fragment and user info are ignored.
 
     Raises:
-        ValueError: ``ops_url`` is not on loopback, or the answer is no exposition.
-        httpx.HTTPError: the replica did not answer, or not with 200.
+        ScrapeError: ``ops_url`` is not plain HTTP on loopback, or has a bad port.
     """
     if not is_loopback(ops_url):
-        raise ValueError(f"not a loopback address: {ops_url}")
-    response = await client.get(f"{ops_url.rstrip('/')}/metrics")
-    response.raise_for_status()
-    return parse(response.text, service)
+        raise ScrapeError("not a loopback address")
+    parts = urlsplit(ops_url)
+    try:
+        port = parts.port
+    except ValueError:
+        raise ScrapeError("not a loopback address") from None
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    return f"http://{host}:{port}/metrics" if port is not None else f"http://{host}/metrics"
+
+
+async def scrape(
+    client: httpx.AsyncClient,
+    ops_url: str,
+    service: str,
+    *,
+    limit: int = MAX_BYTES,
+    deadline: float = DEADLINE,
+) -> Reading:
+    """Read ``ops_url``'s ``/metrics`` for ``service``: at most ``limit`` bytes (unencoded:
+    a compressed answer is no exposition), all within ``deadline`` seconds.
+
+    Raises:
+        ScrapeError: ``ops_url`` is not on loopback; the replica did not answer in time,
+            not with 200, with too much, or with no exposition.
+    """
+    url = metrics_url(ops_url)
+    body = bytearray()
+    try:
+        async with asyncio.timeout(deadline):
+            request = client.build_request("GET", url, headers={"accept-encoding": "identity"})
+            response = await client.send(request, stream=True)
+            try:
+                if response.status_code != httpx.codes.OK:
+                    raise ScrapeError(f"HTTP {response.status_code}")
+                length = response.headers.get("content-length", "")
+                if length.isdigit() and int(length) > limit:
+                    raise ScrapeError("too large")
+                async for chunk in response.aiter_raw():
+                    body += chunk
+                    if len(body) > limit:
+                        raise ScrapeError("too large")
+            finally:
+                await response.aclose()
+    except TimeoutError:
+        raise ScrapeError("timed out") from None
+    except httpx.HTTPError:
+        raise ScrapeError("unreachable") from None
+    try:
+        text = body.decode()
+        if len(text) <= INLINE:
+            return parse(text, service)
+        # Up to MAX_BYTES takes about a second to parse: not on the event loop.
+        return await asyncio.to_thread(parse, text, service)
+    except (ValueError, KeyError, IndexError, TypeError):  # KeyError: a bucket without le
+        raise ScrapeError("unreadable metrics") from None
