@@ -10,6 +10,7 @@ A second client address is a second loopback address (127.0.0.2): Linux routes t
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import secrets
@@ -170,6 +171,37 @@ async def test_a_session_survives_a_restart_of_the_console_and_dies_at_logout(
         replayed.cookies.set(COOKIE, cookie)
         refused = await replayed.get("/services")
         assert (refused.status_code, refused.headers["location"]) == (303, "/login")
+
+
+async def test_a_live_stream_ends_when_its_session_is_logged_out(
+    console: Callable[..., Console],
+) -> None:
+    running = console()
+    async with browser_at(running) as client, browser_at(running) as other_tab:
+        assert (await log_in(client, OPS, PASSWORD)).status_code == 303
+        other_tab.cookies.set(COOKIE, client.cookies[COOKIE])
+        async with client.stream("GET", "/services/stream") as stream:
+            assert stream.status_code == 200
+            lines = stream.aiter_lines()
+            async with asyncio.timeout(10):
+                while await anext(lines) != "event: update":
+                    pass
+            assert (await other_tab.post("/logout")).status_code == 303
+            async with asyncio.timeout(5):  # well before its next ping (15 s)
+                rest = [line async for line in lines]
+        assert "event: update" not in rest  # nothing rendered for the closed session
+
+
+async def test_a_live_stream_ends_when_its_session_expires(
+    console: Callable[..., Console],
+) -> None:
+    running = console(session_lifetime=2.0)
+    async with browser_at(running) as client:
+        assert (await log_in(client, OPS, PASSWORD)).status_code == 303
+        async with client.stream("GET", "/services/stream") as stream:
+            assert stream.status_code == 200
+            async with asyncio.timeout(8):
+                [line async for line in stream.aiter_lines()]
 
 
 async def test_an_expired_session_is_refused(console: Callable[..., Console]) -> None:

@@ -69,6 +69,21 @@ async def test_a_cross_site_login_is_refused_before_it_is_counted(client: AsyncC
     assert response.status_code == 403
 
 
+async def test_a_cross_site_logout_is_refused(client: AsyncClient) -> None:
+    response = await client.post("/logout", headers={"origin": "http://evil.example"})
+    assert (response.status_code, response.text) == (403, "cross-origin request refused")
+    response = await client.post("/logout", headers={"referer": "http://evil.example/page"})
+    assert response.status_code == 403
+    assert (await client.post("/logout", headers={"origin": ORIGIN})).status_code == 303
+
+
+@pytest.mark.parametrize("body", [b"username=%ff%fe&password=x", b"username=\xff&password=x"])
+async def test_a_form_that_is_not_utf8_is_a_400_not_a_500(client: AsyncClient, body: bytes) -> None:
+    response = await client.post("/login", content=body, headers={
+        "origin": ORIGIN, "content-type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert (response.status_code, response.text) == (400, "a form must be UTF-8")
+
+
 def test_bus_console_is_a_command_of_the_cli() -> None:
     result = CliRunner().invoke(app, ["console", "--help"])
     assert result.exit_code == 0

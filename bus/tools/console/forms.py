@@ -33,7 +33,10 @@ async def form_fields(request: Request) -> dict[str, str]:
         text = body.decode()
     except UnicodeDecodeError:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "a form must be UTF-8") from None
-    parsed = parse_qs(text, keep_blank_values=True, errors="strict")
+    try:  # percent-escapes may spell bytes that are no UTF-8 either
+        parsed = parse_qs(text, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "a form must be UTF-8") from None
     return {name: values[-1] for name, values in parsed.items()}
 
 

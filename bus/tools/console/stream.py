@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from fastapi import Request
 from sse_starlette.sse import EventSourceResponse
 
+from bus.tools.console.auth import COOKIE, Sessions
+
 TICK = 1.0
 """Seconds between two renderings of a live part."""
 
@@ -16,11 +18,17 @@ def live(
     request: Request, render: Callable[[], Awaitable[str]], *, every: float = TICK
 ) -> EventSourceResponse:
     """An event stream sending ``render()`` as an ``update`` event at once, then each
-    time it changes (checked every ``every`` seconds), until the browser leaves."""
+    time it changes (checked every ``every`` seconds), until the browser leaves or its
+    session ends: logged out, expired or revoked (looked up again before each rendering,
+    so a stream opened by a session never outlives it by more than ``every``)."""
+    sessions: Sessions = request.app.state.sessions
+    token = request.cookies.get(COOKIE)
 
     async def updates() -> AsyncIterator[dict[str, str]]:
         last = None
         while not await request.is_disconnected():
+            if await sessions.get(token) is None:
+                return
             html = await render()
             if html != last:
                 yield {"event": "update", "data": html}

@@ -54,6 +54,10 @@ async def login(request: Request, fields: Fields) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
+    """Close the session; from a page of the console only (another site must not be
+    able to log its users out)."""
+    if not await same_origin(request):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "cross-origin request refused")
     sessions: Sessions = request.app.state.sessions
     await sessions.close(request.cookies.get(COOKIE))
     response = RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
