@@ -204,6 +204,32 @@ async def test_a_live_stream_ends_when_its_session_expires(
                 [line async for line in stream.aiter_lines()]
 
 
+async def test_a_request_naming_another_host_is_refused(console: Callable[..., Console]) -> None:
+    """DNS rebinding: a page of evil.example, its name pointed at 127.0.0.1, reaches the
+    console with ``Host: evil.example:<port>``, as the browser sends."""
+    running = console()
+    port = running.url.rsplit(":", 1)[1]
+    async with browser_at(running) as client:
+        for host in (f"evil.example:{port}", "evil.example", "127.0.0.1:1"):
+            refused = await client.get("/login", headers={"host": host})
+            assert (refused.status_code, refused.text) == (400, "unknown host"), host
+            posted = await log_in_as(client, host)
+            assert posted.status_code == 400
+            assert COOKIE not in posted.cookies
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}"):
+            assert (await client.get("/login", headers={"host": host})).status_code == 200
+    running.stop()  # one console at a time in a process (they share its MongoDB client)
+    named = console(allowed_hosts=["console.example"])
+    async with browser_at(named) as client:
+        answer = await client.get("/login", headers={"host": "console.example:9"})
+        assert answer.status_code == 200
+
+
+async def log_in_as(client: httpx.AsyncClient, host: str) -> httpx.Response:
+    return await client.post("/login", data={"username": OPS, "password": PASSWORD},
+                             headers={"host": host, "origin": f"http://{host}"})  # fmt: skip
+
+
 async def test_an_expired_session_is_refused(console: Callable[..., Console]) -> None:
     running = console(session_lifetime=1.0)
     async with browser_at(running) as client:

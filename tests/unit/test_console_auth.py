@@ -31,7 +31,7 @@ def store(tmp_path: Path) -> CredentialStore:
 @pytest.fixture
 async def client(store: CredentialStore) -> AsyncIterator[AsyncClient]:
     # ASGITransport runs no lifespan: the broker and MongoDB are never reached.
-    console_app = create_app(BusSettings(), Users.from_store(store))
+    console_app = create_app(BusSettings(), Users.from_store(store), allowed_hosts=["testserver"])
     async with AsyncClient(transport=ASGITransport(console_app), base_url=ORIGIN) as client:
         yield client
 

@@ -24,6 +24,7 @@ from bus.tools.console.auth import (
     Sessions,
     Users,
 )
+from bus.tools.console.hosts import host_allowed
 from bus.tools.console.live import Presences, Traffic
 from bus.tools.console.metrics import Measurements
 from bus.tools.console.pages import (
@@ -59,6 +60,7 @@ def create_app(
     targets: Iterable[Service] = (),
     limits: LoginLimits = LoginLimits(),  # noqa: B008 - frozen, never mutated
     session_lifetime: float = SESSION_LIFETIME,
+    allowed_hosts: Iterable[str] = (),
 ) -> FastAPI:
     """The console for the deployment ``settings`` names (broker, namespace, stores).
 
@@ -70,7 +72,11 @@ def create_app(
             models check what the config page sets.
         limits: Failed logins allowed per user name and per client address, per window.
         session_lifetime: Seconds a session lasts after its login.
+        allowed_hosts: ``Host`` names (``name`` or ``name:port``) accepted besides this
+            machine's own on the console's port (:mod:`bus.tools.console.hosts`); any
+            other gets 400, against DNS rebinding.
     """
+    extra_hosts = tuple(allowed_hosts)
     redis = Redis.from_url(settings.redis_url)
     scope = settings.scoped(SCOPE)
 
@@ -133,7 +139,13 @@ def create_app(
     async def headers(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        response = await call_next(request)
+        server = request.scope.get("server")
+        default_port = 443 if request.url.scheme == "https" else 80
+        if not host_allowed(request.headers.get("host"), server, extra_hosts,
+                            default_port=default_port):  # fmt: skip
+            response: Response = PlainTextResponse("unknown host", status.HTTP_400_BAD_REQUEST)
+        else:
+            response = await call_next(request)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response
