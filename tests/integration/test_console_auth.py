@@ -204,6 +204,37 @@ async def test_a_live_stream_ends_when_its_session_expires(
                 [line async for line in stream.aiter_lines()]
 
 
+async def test_a_password_change_ends_the_sessions_opened_with_the_old_one(
+    console: Callable[..., Console], users: Users, redis: Redis, settings: BusSettings
+) -> None:
+    assert users.store is not None
+    ops_file = users.store.root / f"{OPS}.json"
+    running = console()
+    async with browser_at(running) as client, browser_at(running) as other:
+        assert (await log_in(client, OPS, PASSWORD)).status_code == 303
+        token = client.cookies[COOKIE]
+        assert (await client.get("/services")).status_code == 200
+        async with client.stream("GET", "/services/stream") as stream:
+            lines = stream.aiter_lines()
+            async with asyncio.timeout(10):
+                while await anext(lines) != "event: update":
+                    pass
+            ops_file.write_text(json.dumps({"username": OPS, "password": "changed-password"}))
+            async with asyncio.timeout(10):  # the stream ends too
+                [line async for line in lines]
+
+        async def logged_out() -> bool:
+            return (await client.get("/services")).status_code == 303
+
+        await eventually(logged_out, within=10, what="the old password's session to end")
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        key = SESSION_KEY.format(scope=settings.scoped("console"), digest=digest)
+        assert await redis.get(key) is None  # revoked, not kept
+        assert (await log_in(other, OPS, PASSWORD)).status_code == 401
+        assert (await log_in(other, OPS, "changed-password")).status_code == 303
+        assert (await other.get("/services")).status_code == 200
+
+
 async def test_a_request_naming_another_host_is_refused(console: Callable[..., Console]) -> None:
     """DNS rebinding: a page of evil.example, its name pointed at 127.0.0.1, reaches the
     console with ``Host: evil.example:<port>``, as the browser sends."""

@@ -16,6 +16,7 @@ from bus import BusSettings
 from bus.security import OPS, OPS_READONLY, CredentialStore
 from bus.tools.cli import app
 from bus.tools.console import Role, Users, create_app
+from bus.tools.console.auth import fingerprint
 
 ORIGIN = "http://testserver"
 
@@ -48,6 +49,28 @@ def test_the_readonly_login_is_generated_once_owner_only(store: CredentialStore)
     assert users.check(OPS_READONLY, first.password) is Role.viewer
     assert users.check(OPS, first.password) is None
     assert users.check(OPS_READONLY, "s3cret") is None
+
+
+def test_the_logins_follow_the_credentials_store(store: CredentialStore) -> None:
+    users = Users.from_store(store)
+    users.reload_every = 0.0
+    ops_file = store.root / f"{OPS}.json"
+    ops_file.write_text(json.dumps({"username": OPS, "password": "new-one"}))
+    assert users.check(OPS, "s3cret") is None
+    assert users.check(OPS, "new-one") is Role.operator
+    assert users.password_of(OPS) == "new-one"
+    ops_file.write_text("{half written")  # unreadable: the last reading stays
+    assert users.password_of(OPS) == "new-one"
+    ops_file.unlink()
+    assert users.password_of(OPS) is None
+    assert users.check(OPS, "new-one") is None
+
+
+def test_a_session_s_fingerprint_is_of_its_password_and_its_own_token() -> None:
+    assert fingerprint("pw", "token-a") == fingerprint("pw", "token-a")
+    assert fingerprint("pw", "token-a") != fingerprint("pw2", "token-a")
+    assert fingerprint("pw", "token-a") != fingerprint("pw", "token-b")
+    assert "pw" not in fingerprint("pw", "token-a")
 
 
 def test_no_ops_credential_no_console(tmp_path: Path) -> None:

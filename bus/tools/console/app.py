@@ -103,7 +103,7 @@ def create_app(
                   openapi_url=None)  # fmt: skip
     app.state.settings = settings
     app.state.users = users
-    app.state.sessions = Sessions(redis, scope, session_lifetime)
+    app.state.sessions = Sessions(redis, scope, session_lifetime, users)
     app.state.login_attempts = LoginAttempts(redis, scope, limits)
     app.state.presences = Presences()
     app.state.traffic = Traffic()

@@ -43,7 +43,7 @@ async def login(request: Request, fields: Fields) -> Response:
                     error="wrong user name or password", username=username)  # fmt: skip
     await attempts.succeeded(client, username)
     sessions: Sessions = request.app.state.sessions
-    session = await sessions.open(username, role)
+    session = await sessions.open(username, role, password)
     response = RedirectResponse("/", status.HTTP_303_SEE_OTHER)
     response.set_cookie(
         COOKIE, session.token, max_age=int(sessions.lifetime), httponly=True,
