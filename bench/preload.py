@@ -17,16 +17,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
-import asyncpg
 from rich.console import Console
 
 from bus import BusSettings, Envelope
@@ -34,6 +31,7 @@ from bus.journal import JournalEntry
 from bus.mongo import connect_mongo, release_mongo
 from services.accounts import create_user
 from services.catalog import AppliedEventBase, CatalogEntry, LoggedEvent, TimelineEntry
+from tests.ferretdb import backend, on_postgresql
 from tests.helpers import uploaded
 
 BATCH = 1000
@@ -200,27 +198,13 @@ async def settle(settings: BusSettings, collections: tuple[str, ...]) -> float |
     does some time after a bulk load: measured right after 160,000 inserts, the gateway
     shared two cores with autovacuum (PostgreSQL 0.8 of a core during its load). The
     seconds it took; None if the store is not FerretDB on the stack's PostgreSQL."""
-    login_file = settings.credentials_dir / "postgres-ferretdb.json"
-    if not login_file.exists():
+    if not on_postgresql(settings):
         return None
-    login = json.loads(login_file.read_text())
-    schema = urlsplit(settings.mongo_url).path.strip("/")
     started = time.perf_counter()
-    pg = await asyncpg.connect(
-        host="127.0.0.1", port=urlsplit(settings.postgres_url).port or 5432,
-        user=login["username"], password=login["password"], database="ferretdb",
-    )  # fmt: skip
-    try:
+    async with backend(settings) as ferretdb:
         for collection in collections:
-            table = await pg.fetchval(
-                f"SELECT _jsonb->>'table' FROM \"{schema}\"._ferretdb_database_metadata"
-                " WHERE _jsonb->>'_id' = $1",
-                collection,
-            )
-            if table:
-                await pg.execute(f'VACUUM (ANALYZE) "{schema}"."{table}"')
-    finally:
-        await pg.close()
+            if table := await ferretdb.table(collection):
+                await ferretdb.pg.execute(f'VACUUM (ANALYZE) "{ferretdb.schema}"."{table}"')
     return time.perf_counter() - started
 
 

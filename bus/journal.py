@@ -77,9 +77,7 @@ _noted: set[str] = set()
 
 def minute_of(moment: datetime) -> str:
     """The minute ``moment`` falls in, in UTC, as a journal entry names it."""
-    if moment.tzinfo is None:  # MongoDB keeps UTC without a zone
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+    return _aware(moment).astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
 
 
 async def _note_minutes() -> None:
@@ -154,8 +152,7 @@ async def since(types: list[str], moment: datetime) -> list[JournalEntry]:
     :data:`UPGRADE_GRACE` after the journal began naming minutes; otherwise with one
     query that FerretDB 1.24 answers by reading the whole journal.
     """
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
+    moment = _aware(moment)
     end = datetime.now(UTC) + CLOCK_MARGIN
     count = int((end - moment).total_seconds() // 60) + 1
     noted = await JournalEntry.get_pymongo_collection().database[MINUTES].find_one({"_id": "since"})
@@ -173,6 +170,7 @@ async def since(types: list[str], moment: datetime) -> list[JournalEntry]:
 
 
 def _aware(moment: datetime) -> datetime:
+    # MongoDB keeps UTC without a zone: what comes back is naive.
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 

@@ -41,6 +41,22 @@ def version_2(name: str, settings: BusSettings) -> Service:
     return service
 
 
+async def held_for_version_1(
+    name: str, settings: BusSettings, services: list[Service], count: int
+) -> BusSettings:
+    """Version 1 subscribes and stops; ``count`` uploads are published for its session
+    (without journal-first, so no catch-up source). The publishing settings."""
+    plain = settings.model_copy(update={"journal_first": False})
+    first, _ = version_1(name, settings)
+    services.append(first)
+    await first.start()
+    await first.stop()
+    async with Publisher(settings=plain) as publisher:
+        for n in range(count):
+            await publisher.publish(uploaded(n))
+    return plain
+
+
 async def test_a_dropped_handler_takes_its_subscription_and_held_messages_along(
     settings: BusSettings,
     services: list[Service],
@@ -48,14 +64,7 @@ async def test_a_dropped_handler_takes_its_subscription_and_held_messages_along(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     name = unique("indexer")
-    plain = settings.model_copy(update={"journal_first": False})  # no catch-up source
-    first, _ = version_1(name, settings)
-    services.append(first)
-    await first.start()
-    await first.stop()
-    async with Publisher(settings=plain) as publisher:
-        for n in range(3):  # held by the broker for the stopped session
-            await publisher.publish(uploaded(n))
+    plain = await held_for_version_1(name, settings, services, 3)
 
     caplog.set_level(logging.WARNING, logger="bus.sessions")
     second = version_2(name, settings)
@@ -105,14 +114,7 @@ async def test_what_a_dropped_filter_held_reaches_a_broader_handler_of_the_new_v
     only unsubscribed (a temporary subscription to it would win the events over the
     new handler's broader one), and what it held is handled."""
     name = unique("auditor")
-    plain = settings.model_copy(update={"journal_first": False})
-    first, _ = version_1(name, settings)
-    services.append(first)
-    await first.start()
-    await first.stop()
-    async with Publisher(settings=plain) as publisher:
-        for n in range(3):
-            await publisher.publish(uploaded(n))
+    plain = await held_for_version_1(name, settings, services, 3)
 
     second = Service(name, settings=settings)
     seen: Counter[str] = Counter()

@@ -3,14 +3,13 @@ those lookups do not read the whole table (infra/stack.sh ``index_ferretdb``).""
 
 from __future__ import annotations
 
-import json
 import uuid
 from urllib.parse import urlsplit
 
-import asyncpg
 from pymongo import AsyncMongoClient
 
 from bus import BusSettings
+from tests.ferretdb import backend
 
 
 async def test_a_new_collection_gets_gin_indexes_that_serve_ferretdbs_equalities(
@@ -20,31 +19,23 @@ async def test_a_new_collection_gets_gin_indexes_that_serve_ferretdbs_equalities
     collection = f"indexed_{uuid.uuid4().hex[:8]}"
     mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(settings.mongo_url)
     await mongo[database][collection].insert_many([{"key": str(n)} for n in range(500)])
-    login = json.loads((settings.credentials_dir / "postgres-ferretdb.json").read_text())
-    pg = await asyncpg.connect(
-        host="127.0.0.1", port=urlsplit(settings.postgres_url).port or 5432,
-        user=login["username"], password=login["password"], database="ferretdb",
-    )  # fmt: skip
     try:
-        table = await pg.fetchval(
-            f"SELECT _jsonb->>'table' FROM \"{database}\"._ferretdb_database_metadata"
-            " WHERE _jsonb->>'_id' = $1",
-            collection,
-        )
-        assert table, "FerretDB created a table for the collection"
-        indexes = await pg.fetch(
-            "SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = $2",
-            database, table,
-        )  # fmt: skip
-        definitions = [i["indexdef"] for i in indexes]
-        assert any("gin" in d and "'key'" in d and "jsonb_path_ops" in d for d in definitions)
-        await pg.execute("SET enable_seqscan = off")  # 500 rows: make the planner show it can
-        plan = await pg.fetch(
-            f'EXPLAIN SELECT _jsonb FROM "{database}"."{table}"'
-            " WHERE _jsonb->'key' @> '\"7\"'"  # the form FerretDB 1.24 sends
-        )
-        assert "chorus_gin_" in "\n".join(row[0] for row in plan)
+        async with backend(settings) as ferretdb:
+            pg = ferretdb.pg
+            table = await ferretdb.table(collection)
+            assert table, "FerretDB created a table for the collection"
+            indexes = await pg.fetch(
+                "SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = $2",
+                database, table,
+            )  # fmt: skip
+            definitions = [i["indexdef"] for i in indexes]
+            assert any("gin" in d and "'key'" in d and "jsonb_path_ops" in d for d in definitions)
+            await pg.execute("SET enable_seqscan = off")  # 500 rows: make the planner show it can
+            plan = await pg.fetch(
+                f'EXPLAIN SELECT _jsonb FROM "{database}"."{table}"'
+                " WHERE _jsonb->'key' @> '\"7\"'"  # the form FerretDB 1.24 sends
+            )
+            assert "chorus_gin_" in "\n".join(row[0] for row in plan)
     finally:
-        await pg.close()
         await mongo[database].drop_collection(collection)
         await mongo.close()

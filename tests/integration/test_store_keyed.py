@@ -10,14 +10,11 @@ the updates it made to be counted before it reads the rows read.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
-import asyncpg
 import pytest
 from beanie import Document
 from pydantic import Field, model_validator
@@ -25,6 +22,7 @@ from pymongo.errors import DuplicateKeyError
 
 from bus import BusSettings
 from bus.mongo import connect_mongo, release_mongo, save_by_key
+from tests.ferretdb import backend
 
 ROWS = 1000
 
@@ -61,31 +59,19 @@ async def keyed(settings: BusSettings) -> AsyncIterator[list[Keyed]]:
 @pytest.fixture
 async def table_stats(settings: BusSettings) -> AsyncIterator[Stats]:
     """A function returning (rows read by sequential scans, rows updated) of Keyed's table."""
-    database = urlsplit(settings.mongo_url).path.strip("/")
-    login = json.loads((settings.credentials_dir / "postgres-ferretdb.json").read_text())
-    pg = await asyncpg.connect(
-        host="127.0.0.1", port=urlsplit(settings.postgres_url).port or 5432,
-        user=login["username"], password=login["password"], database="ferretdb",
-    )  # fmt: skip
-    table = await pg.fetchval(
-        f"SELECT _jsonb->>'table' FROM \"{database}\"._ferretdb_database_metadata"
-        " WHERE _jsonb->>'_id' = $1",
-        Keyed.Settings.name,
-    )
+    async with backend(settings) as ferretdb:
+        table = await ferretdb.table(Keyed.Settings.name)
 
-    async def stats() -> tuple[int, int]:
-        row = await pg.fetchrow(
-            "SELECT coalesce(seq_tup_read, 0) AS r, n_tup_upd AS u FROM pg_stat_user_tables"
-            " WHERE schemaname = $1 AND relname = $2",
-            database, table,
-        )  # fmt: skip
-        assert row is not None, f"no statistics for FerretDB's table {table}"
-        return int(row["r"]), int(row["u"])
+        async def stats() -> tuple[int, int]:
+            row = await ferretdb.pg.fetchrow(
+                "SELECT coalesce(seq_tup_read, 0) AS r, n_tup_upd AS u"
+                " FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = $2",
+                ferretdb.schema, table,
+            )  # fmt: skip
+            assert row is not None, f"no statistics for FerretDB's table {table}"
+            return int(row["r"]), int(row["u"])
 
-    try:
         yield stats
-    finally:
-        await pg.close()
 
 
 async def rows_read_by(saves: Callable[[], Awaitable[None]], count: int, stats: Stats) -> int:
