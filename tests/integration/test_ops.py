@@ -40,8 +40,16 @@ async def test_health_readiness_and_metrics_of_a_running_service(
         async with Publisher(settings=settings) as publisher:
             await publisher.publish(uploaded(1))
         await eventually(lambda: seen == ["file-1.txt"], what="the event")
-        metrics = (await http.get("/metrics/")).text
-        assert f'chorus_events_total{{outcome="handled",service="{service.name}"' in metrics
+
+        async def counted() -> bool:
+            # Counted once the outcome is recorded, a round trip after the handler returns.
+            metrics = (await http.get("/metrics/")).text
+            return (
+                _sample(metrics, "chorus_events_total", service=service.name, outcome="handled")
+                == 1
+            )
+
+        await eventually(counted, within=10, what="the handled event in /metrics")
 
         # Redis gone: not ready, still alive.
         stores = service.replica.stores

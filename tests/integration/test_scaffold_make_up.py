@@ -238,8 +238,13 @@ async def test_make_up_runs_a_scaffolded_consumer_that_gets_its_events(
     assert line["message"] == f"{name}: got {EVENT.contract.type} {sent.id}"
     assert (line["service"], line["instance"]) == (name, instance)
     async with httpx.AsyncClient(timeout=10) as http:  # its own metrics counted it
-        metrics = (await http.get(f"{ops_urls[name, instance]}/metrics")).text
-    assert handled_count(metrics, name) == 1, metrics
+
+        async def counted() -> bool:
+            # Counted once the outcome is recorded, a round trip after the handler logs.
+            metrics = (await http.get(f"{ops_urls[name, instance]}/metrics")).text
+            return handled_count(metrics, name) == 1
+
+        await eventually(counted, within=10, what=f"{name}'s /metrics to count {sent.id}")
 
     mentions = {
         path.name: text
