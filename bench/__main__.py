@@ -66,6 +66,7 @@ class Sizes:
     journal: int  # journal entries preloaded
     http_seconds: float
     http_clients: int
+    http_rate: int  # requests/s offered in the gateway's paced run
     uploads: int
     profile: int
     transport: int
@@ -79,14 +80,14 @@ class Sizes:
 FULL = Sizes(
     events=5000, publish=2000, rates=(500, 1000), latency_seconds=60, replica_events=10_000,
     backlog_events=100_000, backlog_within=150, documents=10_000, journal=100_000,
-    http_seconds=20, http_clients=20, uploads=50, profile=3000, transport=1000,
+    http_seconds=20, http_clients=20, http_rate=500, uploads=50, profile=3000, transport=1000,
     transport_rounds=2, clean_within=240, intake_within=240,
     catalog=(0, 3000), jobs=1000,
 )  # fmt: skip
 QUICK = Sizes(
     events=1000, publish=500, rates=(500, 1000), latency_seconds=10, replica_events=2000,
     backlog_events=10_000, backlog_within=60, documents=1000, journal=10_000,
-    http_seconds=5, http_clients=20, uploads=5, profile=500, transport=500,
+    http_seconds=5, http_clients=20, http_rate=500, uploads=5, profile=500, transport=500,
     transport_rounds=1, clean_within=60, intake_within=60,
     catalog=(0, 300), jobs=200,
 )  # fmt: skip
@@ -97,7 +98,7 @@ STEPS: dict[str, str] = {
     "latency": "latency at 500 and 1,000 events/s offered, lost events",
     "replicas": "1 / 2 / 4 bus replicas draining a backlog, CPU per event",
     "backlog": "a 100,000-event backlog on a Mosquitto of its own, drained by the bus",
-    "gateway": "GET /documents/{id} under load (vegeta), documents preloaded",
+    "gateway": "GET /documents/{id} (vegeta): the most 20 clients get, then 500/s paced",
     "intake": "upload to ready through make up's services, documents and journal preloaded",
     "profile": "microseconds per step of one event's path",
     "transport": "the bus consumer over TLS and plain TCP",
@@ -314,7 +315,7 @@ def _plan(
             return {"skipped": stack}
         reads = await gateway_reads(
             args.gateway, stack.api_key, stack.documents,
-            clients=sizes.http_clients, seconds=sizes.http_seconds,
+            clients=sizes.http_clients, seconds=sizes.http_seconds, rate=sizes.http_rate,
         )  # fmt: skip
         return {**reads, "preloaded": stack.summary()}
 

@@ -4,9 +4,11 @@ many targets (one URL per document here; ``hey`` and ``oha`` take one URL).
 
 It is built once with ``go install`` into a folder outside the repository, as
 infra/stack.sh builds FerretDB (``$XDG_DATA_HOME/chorus/tools``, or
-``CHORUS_VEGETA_BIN`` for a binary of your own). The attack is closed-loop:
-``-rate=0`` with ``clients`` workers, each sending its next request when the last one
-is answered, so ``clients`` requests are in flight at all times.
+``CHORUS_VEGETA_BIN`` for a binary of your own). :func:`closed_loop` finds the most a
+server answers: ``-rate=0`` with ``clients`` workers, each sending its next request when
+the last one is answered, so ``clients`` requests are in flight at all times and the
+latency includes the queue of a saturated server. :func:`at_rate` offers a fixed rate
+with at most ``clients`` requests in flight: the latency a server gives at that load.
 """
 
 from __future__ import annotations
@@ -71,7 +73,9 @@ def targets(base_url: str, paths: list[str], headers: dict[str, str]) -> str:
     )
 
 
-def summarize(report: dict[str, Any], clients: int, seconds: float) -> dict[str, Any]:
+def summarize(
+    report: dict[str, Any], clients: int, seconds: float, rate: int = 0
+) -> dict[str, Any]:
     """The numbers the bench keeps from ``vegeta report -type=json``."""
     latencies = report["latencies"]
 
@@ -81,6 +85,7 @@ def summarize(report: dict[str, Any], clients: int, seconds: float) -> dict[str,
     return {
         "concurrency": clients,
         "seconds": seconds,
+        **({"offered_per_s": rate} if rate else {}),
         "requests": report["requests"],
         "requests_per_s": round(report["throughput"], 1),
         "success": round(report["success"], 4),
@@ -97,13 +102,41 @@ def summarize(report: dict[str, Any], clients: int, seconds: float) -> dict[str,
 async def closed_loop(
     base_url: str, paths: list[str], headers: dict[str, str], *, clients: int, seconds: float
 ) -> dict[str, Any]:
-    """GET ``paths`` in turn from ``clients`` concurrent clients for ``seconds``."""
+    """GET ``paths`` in turn from ``clients`` concurrent clients for ``seconds``, each
+    asking again as soon as it is answered."""
+    return await _attack(base_url, paths, headers, clients=clients, seconds=seconds, rate=0)
+
+
+async def at_rate(
+    base_url: str,
+    paths: list[str],
+    headers: dict[str, str],
+    *,
+    rate: int,
+    clients: int,
+    seconds: float,
+) -> dict[str, Any]:
+    """GET ``paths`` in turn at ``rate`` requests/s for ``seconds``, with at most
+    ``clients`` requests in flight (a server slower than that falls behind the rate)."""
+    return await _attack(base_url, paths, headers, clients=clients, seconds=seconds, rate=rate)
+
+
+async def _attack(
+    base_url: str,
+    paths: list[str],
+    headers: dict[str, str],
+    *,
+    clients: int,
+    seconds: float,
+    rate: int,
+) -> dict[str, Any]:
     binary = await asyncio.to_thread(vegeta)
+    pace = f"-rate={rate}/s" if rate else "-rate=0"
     with tempfile.TemporaryDirectory(prefix="chorus-bench-http-") as folder:
         target_file = Path(folder) / "targets.json"
         target_file.write_text(targets(base_url, paths, headers))
         attack = await asyncio.create_subprocess_exec(
-            str(binary), "attack", "-format=json", f"-targets={target_file}", "-rate=0",
+            str(binary), "attack", "-format=json", f"-targets={target_file}", pace,
             f"-workers={clients}", f"-max-workers={clients}", f"-duration={seconds}s",
             "-timeout=10s", "-keepalive=true",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -119,4 +152,4 @@ async def closed_loop(
         out, report_errors = await report.communicate(results)
         if report.returncode != 0:
             raise RuntimeError(f"vegeta report failed: {report_errors.decode()}")
-    return summarize(json.loads(out), clients, seconds)
+    return summarize(json.loads(out), clients, seconds, rate)

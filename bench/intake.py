@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from bench.httpload import closed_loop
+from bench.httpload import at_rate, closed_loop
 from bench.stats import percentiles
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "english.txt"
@@ -93,11 +93,14 @@ async def upload_to_ready(
 
 
 async def gateway_reads(
-    url: str, api_key: str, documents: list[Any], *, clients: int, seconds: float
+    url: str, api_key: str, documents: list[Any], *, clients: int, seconds: float, rate: int
 ) -> dict[str, Any]:
-    """``GET /documents/{id}`` of ``documents`` in random order from ``clients``
-    concurrent clients for ``seconds`` (:func:`bench.httpload.closed_loop`)."""
+    """``GET /documents/{id}`` of ``documents`` in random order for ``seconds``, twice:
+    from ``clients`` clients asking as fast as they are answered (the most the gateway
+    serves, :func:`bench.httpload.closed_loop`), then at ``rate`` requests/s with at most
+    ``clients`` in flight (its latency at that load, ``at_rate``, under its own key)."""
     paths = [f"/documents/{d}" for d in random.sample(documents, min(len(documents), 5000))]
     headers = {"Authorization": f"Bearer {await token(url, api_key)}"}
-    results = await closed_loop(url, paths, headers, clients=clients, seconds=seconds)
-    return {"documents": len(documents), **results}
+    most = await closed_loop(url, paths, headers, clients=clients, seconds=seconds)
+    paced = await at_rate(url, paths, headers, rate=rate, clients=clients, seconds=seconds)
+    return {"documents": len(documents), **most, "at_rate": paced}

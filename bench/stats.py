@@ -173,16 +173,30 @@ def _intake(results: Results) -> Verdict:
 
 
 def _gateway(results: Results) -> Verdict:
+    """Met when 20 clients get >= 500 requests/s at most, and 500 requests/s paced, with
+    at most 20 in flight, are answered with p99 <= 50 ms. A run before the paced
+    measurement existed is judged on its closed loop alone (saturated: p99 is a queue)."""
     run = get(results, "gateway")
     if not run or run.get("requests_per_s") is None:
         return NOT_MEASURED
-    text = (
-        f"{run['requests_per_s']:,.0f} requests/s, p99 {run['p99_ms']:,.1f} ms, "
-        f"{run['success'] * 100:.1f}% OK ({run['documents']:,} documents)"
+    paced = run.get("at_rate")
+    text = f"at most {run['requests_per_s']:,.0f} requests/s (p99 {run['p99_ms']:,.1f} ms)"
+    latency = run
+    if paced:
+        text += (
+            f"; at {paced['offered_per_s']:,}/s offered: {paced['requests_per_s']:,.0f}/s, "
+            f"p99 {paced['p99_ms']:,.1f} ms"
+        )
+        latency = paced
+    text += f", {latency['success'] * 100:.1f}% OK ({run['documents']:,} documents)"
+    kept_pace = paced is None or (
+        paced["offered_per_s"] >= 500 and paced["requests_per_s"] >= 0.98 * paced["offered_per_s"]
     )
     met = (
-        run["requests_per_s"] >= 500 and run["p99_ms"] <= 50 and run["success"] == 1.0
+        run["requests_per_s"] >= 500 and kept_pace and latency["p99_ms"] <= 50
+        and run["success"] == 1.0 and latency["success"] == 1.0
         and run["documents"] >= 10_000 and run["concurrency"] >= 20
+        and latency["concurrency"] <= 20
     )  # fmt: skip
     return Verdict(text, met)
 
@@ -198,7 +212,8 @@ GOALS: tuple[Goal, ...] = (
     Goal("100,000-event backlog", "drains at >= 2,000 events/s", _backlog),
     Goal("upload to ready", "p50 <= 400 ms, 10,000 documents + 100,000 journal entries",
          _intake),
-    Goal("gateway GET /documents/{id}", ">= 500 requests/s at 20 clients, p99 <= 50 ms",
+    Goal("gateway GET /documents/{id}",
+         ">= 500 requests/s at 20 clients, p99 <= 50 ms (at 500/s offered)",
          _gateway),
 )  # fmt: skip
 
@@ -319,10 +334,16 @@ def _gateway_row(results: Results) -> str | None:
     run = get(results, "gateway")
     if not run or "requests_per_s" not in run:
         return None
-    return (
+    row = (
         f"{_n(run['requests_per_s'])} requests/s; p50 {_n(run['p50_ms'], 1)} / "
         f"p99 {_n(run['p99_ms'], 1)} ms"
     )
+    if paced := run.get("at_rate"):
+        row += (
+            f"; paced {_n(paced['offered_per_s'])}/s: p50 {_n(paced['p50_ms'], 1)} / "
+            f"p99 {_n(paced['p99_ms'], 1)} ms"
+        )
+    return row
 
 
 SUMMARY: tuple[tuple[str, Callable[[Results], str | None]], ...] = (

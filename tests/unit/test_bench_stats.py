@@ -170,6 +170,32 @@ def test_gateway_goal(overrides: dict[str, Any], met: bool) -> None:
     assert verdicts["gateway GET /documents/{id}"] is met
 
 
+def _paced(**overrides: Any) -> dict[str, Any]:
+    run = {"offered_per_s": 500, "requests_per_s": 499.9, "p99_ms": 20.0, "success": 1.0,
+           "concurrency": 20}  # fmt: skip
+    return {**run, **overrides}
+
+
+@pytest.mark.parametrize(
+    ("closed", "paced", "met"),
+    [
+        ({"p99_ms": 70.0}, {}, True),  # saturated p99 is a queue; the paced run decides
+        ({"p99_ms": 70.0}, {"p99_ms": 51.0}, False),
+        ({"p99_ms": 70.0}, {"requests_per_s": 450.0}, False),  # fell behind the rate
+        ({"p99_ms": 70.0}, {"offered_per_s": 300, "requests_per_s": 300.0}, False),
+        ({"p99_ms": 70.0}, {"concurrency": 50}, False),
+        ({"p99_ms": 70.0}, {"success": 0.99}, False),
+        ({"requests_per_s": 499.0}, {}, False),  # the most it serves is under 500
+    ],
+)
+def test_gateway_goal_with_a_paced_run(
+    closed: dict[str, Any], paced: dict[str, Any], met: bool
+) -> None:
+    run = _gateway(**closed, at_rate=_paced(**paced))
+    verdicts = _verdicts(_results(gateway=run))
+    assert verdicts["gateway GET /documents/{id}"] is met
+
+
 def test_markdown_shows_this_run_beside_the_previous_one() -> None:
     previous = _results(publish={"journal_first_per_s": 500.0, "plain_per_s": 3000.0,
                                  "journal_first_vs_plain": 0.17})  # fmt: skip
