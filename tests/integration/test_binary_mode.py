@@ -217,7 +217,16 @@ async def test_a_binary_event_with_a_bad_attribute_is_dead_lettered_with_the_rea
         await publish_binary(client, settings, good_id)
 
     await eventually(lambda: handled == [good_id], what="the next event to be handled")
-    letter = await StoredDeadLetter.find_one(StoredDeadLetter.event_id == None)  # noqa: E711 - a MongoDB query
+
+    async def dead_lettered() -> StoredDeadLetter | None:
+        return await StoredDeadLetter.find_one(StoredDeadLetter.event_id == None)  # noqa: E711 - a MongoDB query
+
+    async def stored() -> bool:
+        return await dead_lettered() is not None
+
+    # Both are in flight at once: the good one can be handled before the letter is stored.
+    await eventually(stored, what="the bad event to be dead-lettered")
+    letter = await dead_lettered()
     assert letter is not None
     assert letter.kind == "poison"
     assert "binary mode" in letter.reason

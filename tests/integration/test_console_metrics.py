@@ -51,7 +51,8 @@ async def test_the_console_reads_a_replica_s_metrics_and_its_handler_quantiles(
     services.append(service)
     await service.start()
     presence = await presence_of(settings, service)
-    assert presence.ops_url is not None
+    ops_url = presence.ops_url
+    assert ops_url is not None
 
     measurements = Measurements()  # it watched before the replica started: a starting line
     async with httpx.AsyncClient(timeout=10) as client:
@@ -63,6 +64,12 @@ async def test_the_console_reads_a_replica_s_metrics_and_its_handler_quantiles(
             for n in range(8):
                 await publisher.publish(uploaded(n))
         await eventually(lambda: len(handled) == 8, within=30, what="8 events handled")
+
+        async def all_counted() -> bool:
+            # Counted once the outcome is recorded, a round trip after the handler returns.
+            return (await scrape(client, ops_url, service.name)).events == 8
+
+        await eventually(all_counted, within=10, what="the 8 events in /metrics")
         await measurements.scrape_once(client, [presence])
 
     [point] = numbers.points

@@ -83,7 +83,8 @@ async def test_documents_are_inspected_or_failed_with_progress_along_the_way(
     unique: Callable[[str], str],
     storage: LocalStorage,
 ) -> None:
-    await start(services, create_service(unique("inspector"), settings, storage=storage))
+    inspector = unique("inspector")
+    await start(services, create_service(inspector, settings, storage=storage))
     good = {
         name: await stored(storage, name)
         for name in ("english.txt", "german.txt", "report.pdf", "pixel.png")
@@ -102,6 +103,8 @@ async def test_documents_are_inspected_or_failed_with_progress_along_the_way(
         return done + failed >= len(sent)
 
     await eventually(all_final, within=60, what="every document to be inspected or failed")
+    # JobSucceeded is published once the job returned, after its DocumentInspected/Failed.
+    await all_done(inspector, deliveries=len(sent))
     inspected = await by_document("documents.inspected.v1")
     failed = await by_document("documents.failed.v1")
     progress: dict[str, list[dict[str, Any]]] = {}  # JobProgressed carries the job key

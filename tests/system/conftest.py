@@ -9,6 +9,7 @@ server (aiosmtpd) that collects the mails.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -23,11 +24,13 @@ from aiosmtpd.smtp import SMTP, Session
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from bus import BusSettings, Service
+from bus.journal import JournalEntry
 from services import accounts, catalog, gateway, inspector, journal, notifier
 from services.gateway import GatewaySettings
 from services.notifier import NotifierSettings
 from services.storage import LocalStorage
 from tests.faults.conftest import PrivateStack, free_port
+from tests.helpers import eventually, jobs_finished, settled
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 UPLOAD_LIMIT = 256 * 1024
@@ -121,3 +124,27 @@ async def pipeline(
             await service.stop()
         await asyncio.to_thread(smtp.stop)
         await stack.down()
+
+
+async def quiet(pipeline: Pipeline) -> None:
+    """Wait until each service has handled every journaled event it consumes (handled,
+    skipped as a duplicate or dead-lettered) and every inspection job has ended.
+
+    Everything published is journaled before it is sent (journal first), and a handler
+    publishes, or queues a job, before its delivery ends: once this holds, nothing is
+    left to happen.
+    """
+    services = {service.name: service for service in pipeline.services}
+
+    async def done() -> bool:
+        types = Counter(entry.type for entry in await JournalEntry.find_all().to_list())
+        for name, service in services.items():
+            if service.consumes_every_event:
+                expected = sum(types.values())
+            else:
+                expected = sum(types[t.contract.type] for t in service.consumes)
+            if settled(name) < expected:
+                return False
+        return all(jobs_finished(name) for name, s in services.items() if s.jobs)
+
+    await eventually(done, within=60, what="every event handled by every service")

@@ -32,8 +32,8 @@ from services.notifier import NotifierSettings
 from services.storage import LocalStorage
 from tests.faults.conftest import PrivateStack, free_port
 from tests.helpers import eventually
-from tests.system.conftest import SAMPLES, UPLOAD_LIMIT, Inbox, Pipeline
-from tests.system.test_forged_events import journaled, quiet
+from tests.system.conftest import SAMPLES, UPLOAD_LIMIT, Inbox, Pipeline, quiet
+from tests.system.test_forged_events import journaled
 
 pytestmark = pytest.mark.timeout(180)
 

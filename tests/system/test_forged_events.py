@@ -10,7 +10,6 @@ document, its bytes, its status, what was inspected, and who got mail.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message
@@ -25,8 +24,8 @@ from bus.journal import JournalEntry
 from contracts import DocumentFailed, DocumentReady, Event, QuotaReleased, QuotaReserved
 from services.accounts import NewUser
 from services.catalog import CatalogEntry
-from tests.helpers import eventually, jobs_finished, settled
-from tests.system.conftest import SAMPLES, Pipeline
+from tests.helpers import eventually
+from tests.system.conftest import SAMPLES, Pipeline, quiet
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -47,30 +46,6 @@ class Victim:
     def blob(self) -> Path:
         assert self.entry.storage_url is not None
         return Path(unquote(urlsplit(self.entry.storage_url).path))
-
-
-async def quiet(pipeline: Pipeline) -> None:
-    """Wait until each service has handled every journaled event it consumes (handled,
-    skipped as a duplicate or dead-lettered) and every inspection job has ended.
-
-    Everything published is journaled before it is sent (journal first), and a handler
-    publishes, or queues a job, before its delivery ends: once this holds, nothing is
-    left to happen.
-    """
-    services = {service.name: service for service in pipeline.services}
-
-    async def done() -> bool:
-        types = Counter(entry.type for entry in await JournalEntry.find_all().to_list())
-        for name, service in services.items():
-            if service.consumes_every_event:
-                expected = sum(types.values())
-            else:
-                expected = sum(types[t.contract.type] for t in service.consumes)
-            if settled(name) < expected:
-                return False
-        return all(jobs_finished(name) for name, s in services.items() if s.jobs)
-
-    await eventually(done, within=60, what="every event handled by every service")
 
 
 async def ready_document(pipeline: Pipeline, email: str) -> Victim:

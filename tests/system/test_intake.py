@@ -14,7 +14,7 @@ from bus.journal import JournalEntry, chain
 from services.accounts import AccountsReader
 from services.catalog import CatalogEntry
 from tests.helpers import eventually
-from tests.system.conftest import SAMPLES, Pipeline
+from tests.system.conftest import SAMPLES, Pipeline, quiet
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -79,6 +79,8 @@ async def test_four_documents_become_ready_once_each_with_the_whole_chain_record
         return all(pipeline.inbox.about(d) for d, _ in uploads.values())
 
     await eventually(all_mailed, within=20, what="a mail about every document")
+    # NotificationSent is published once the mail is sent, JobSucceeded once the job returned.
+    await quiet(pipeline)
     for document_id, _ in uploads.values():
         mails = pipeline.inbox.about(document_id)
         assert len(mails) == 1
@@ -132,6 +134,7 @@ async def test_an_upload_over_quota_is_rejected_mailed_and_never_inspected(
     await eventually(lambda: bool(pipeline.inbox.about(document_id)), what="the rejection mail")
     assert len(pipeline.inbox.about(document_id)) == 1
     await eventually(lambda: not pipeline.stored_blobs(), what="the bytes to be deleted")
+    await quiet(pipeline)  # DocumentContentDeleted is published once the bytes are deleted
 
     types = Counter(e.type for e in await journaled(document_id))
     assert types["accounts.quota_exceeded.v1"] == 1
@@ -161,6 +164,9 @@ async def test_a_corrupt_file_fails_and_its_quota_and_bytes_are_given_back(
         await reader.close()
     await eventually(lambda: not pipeline.stored_blobs(), what="the bytes to be deleted")
     await eventually(lambda: bool(pipeline.inbox.about(document_id)), what="the failure mail")
+    # QuotaReleased is published after the release's commit, DocumentContentDeleted after
+    # the bytes are deleted.
+    await quiet(pipeline)
     types = Counter(e.type for e in await journaled(document_id))
     assert types["documents.failed.v1"] == 1
     assert types["accounts.quota_released.v1"] == 1
