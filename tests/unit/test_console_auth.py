@@ -16,7 +16,8 @@ from bus import BusSettings
 from bus.security import OPS, OPS_READONLY, CredentialStore
 from bus.tools.cli import app
 from bus.tools.console import Role, Users, create_app
-from bus.tools.console.auth import fingerprint
+from bus.tools.console.auth import COOKIE, fingerprint
+from bus.tools.console.hosts import valid_host
 
 ORIGIN = "http://testserver"
 
@@ -112,3 +113,42 @@ def test_bus_console_is_a_command_of_the_cli() -> None:
     assert result.exit_code == 0
     assert "--port" in result.output
     assert "ops-readonly" in result.output
+
+
+async def test_a_redis_that_is_gone_is_a_clear_503(store: CredentialStore) -> None:
+    gone = BusSettings(redis_url="redis://127.0.0.1:9/0")  # nothing listens on port 9
+    console_app = create_app(gone, Users.from_store(store), allowed_hosts=["testserver"])
+    async with AsyncClient(transport=ASGITransport(console_app), base_url=ORIGIN) as client:
+        login = await client.post("/login", data={"username": OPS, "password": "s3cret"},
+                                  headers={"origin": ORIGIN})  # fmt: skip
+        client.cookies.set(COOKIE, "a-token")
+        page = await client.get("/services")
+    for response in (login, page):
+        assert response.status_code == 503
+        assert response.text.startswith("the console's Redis does not answer")
+        assert "127.0.0.1:9" not in response.text
+    assert COOKIE not in login.cookies
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "wrong"),
+    [
+        (["--allowed-host", "evil example"], {}, "--allowed-host 'evil example'"),
+        (["--allowed-host", "[::1"], {}, "--allowed-host '[::1'"),
+        ([], {"CHORUS_CONSOLE_ALLOWED_HOSTS": "ok.example bad_name"}, "'bad_name'"),
+        (["--failed-logins-per-user", "0"], {}, "--failed-logins-per-user"),
+        (["--login-window", "-5"], {}, "--login-window"),
+    ],
+)
+def test_a_wrong_console_option_says_what_and_exits_non_zero(
+    args: list[str], env: dict[str, str], wrong: str
+) -> None:
+    result = CliRunner().invoke(app, ["console", *args], env=env)
+    assert result.exit_code != 0
+    assert wrong in result.output
+
+
+@pytest.mark.parametrize("host", ["console.example", "console.example:443", "10.0.0.5:8700",
+                                  "[::1]:8700", "a-b.example."])  # fmt: skip
+def test_allowed_host_names_that_are_hosts(host: str) -> None:
+    assert valid_host(host)

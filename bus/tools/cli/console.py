@@ -13,13 +13,17 @@ from bus.security import CredentialStore
 from bus.service import Service
 from bus.settings import BusSettings
 from bus.tools.cli._common import err_console, fail
+from bus.tools.console.hosts import valid_host
+from bus.tools.console.throttle import LoginLimits
 from bus.tools.graph import SERVICES_FILE, load_services, reference_names
 
 if TYPE_CHECKING:
     import uvicorn
 
+DEFAULT_LIMITS = LoginLimits()
 
-def console_command(
+
+def console_command(  # noqa: PLR0917 - typer turns each parameter into an option
     host: Annotated[
         str, typer.Option(help="Address to listen on (loopback: only this machine)")
     ] = "127.0.0.1",
@@ -33,6 +37,41 @@ def console_command(
             f"repeat). Default: every service in {SERVICES_FILE}",
         ),
     ] = None,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-host",
+            metavar="NAME[:PORT]",
+            envvar="CHORUS_CONSOLE_ALLOWED_HOSTS",
+            help="A Host name browsers may reach it by besides this machine's own, e.g. "
+            "behind a reverse proxy (repeat; the variable takes several, space-separated). "
+            "Any other Host is refused, against DNS rebinding",
+        ),
+    ] = None,
+    failed_logins_per_user: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            envvar="CHORUS_CONSOLE_FAILED_LOGINS_PER_USER",
+            help="Failed logins allowed per user name per window",
+        ),
+    ] = DEFAULT_LIMITS.per_user,
+    failed_logins_per_address: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            envvar="CHORUS_CONSOLE_FAILED_LOGINS_PER_ADDRESS",
+            help="Failed logins allowed per client address per window",
+        ),
+    ] = DEFAULT_LIMITS.per_client,
+    login_window: Annotated[
+        float,
+        typer.Option(
+            min=1,
+            envvar="CHORUS_CONSOLE_LOGIN_WINDOW",
+            help="Seconds a window of failed logins lasts",
+        ),
+    ] = DEFAULT_LIMITS.window,
     ready_file: Annotated[
         Path | None,
         typer.Option(
@@ -57,7 +96,10 @@ def console_command(
         users = Users.from_store(CredentialStore(settings.credentials_dir))
     except LookupError as exc:
         fail(str(exc))
-    app = create_app(settings, users, targets=_targets(service))
+    limits = LoginLimits(failed_logins_per_user, failed_logins_per_address, login_window)
+    hosts = _hosts(allowed_host)
+    app = create_app(settings, users, targets=_targets(service), limits=limits,
+                     allowed_hosts=hosts)  # fmt: skip
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", proxy_headers=False)
     credentials = f"{settings.credentials_dir}\n"
     asyncio.run(_serve(uvicorn.Server(config), host, ready_file, credentials))
@@ -94,6 +136,15 @@ def _write_ready(path: Path, text: str) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(text)
     temporary.replace(path)
+
+
+def _hosts(values: list[str] | None) -> list[str]:
+    """The ``--allowed-host`` names, each checked: a name or an address, and a port."""
+    hosts = list(values or [])
+    for host in hosts:
+        if not valid_host(host):
+            fail(f"--allowed-host {host!r}: give a host name or address, optionally :PORT")
+    return hosts
 
 
 def _targets(names: list[str] | None) -> list[Service]:

@@ -10,7 +10,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pymongo.errors import ConnectionFailure
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bus.deadletters import StoredDeadLetter
 from bus.journal import JournalEntry
@@ -53,6 +56,13 @@ SECURITY_HEADERS = {
 }
 
 
+STORE_GONE = (
+    "the console's {store} does not answer ({holds} are kept there); "
+    "make status says whether it runs. Try again once it does."
+)
+"""The body of a 503 while a store the console needs is out of reach (no address in it)."""
+
+
 def create_app(
     settings: BusSettings,
     users: Users,
@@ -77,7 +87,8 @@ def create_app(
             other gets 400, against DNS rebinding.
     """
     extra_hosts = tuple(allowed_hosts)
-    redis = Redis.from_url(settings.redis_url)
+    # Bounded, so a Redis that is gone answers 503 in seconds rather than hanging a page.
+    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=5)
     scope = settings.scoped(SCOPE)
 
     @asynccontextmanager
@@ -129,6 +140,17 @@ def create_app(
         if request.method == "GET":
             return RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
         return PlainTextResponse("log in first", status.HTTP_401_UNAUTHORIZED)
+
+    @app.exception_handler(RedisConnectionError)
+    @app.exception_handler(RedisTimeoutError)
+    async def redis_gone(request: Request, _: Exception) -> Response:
+        text = STORE_GONE.format(store="Redis", holds="sessions and failed logins")
+        return PlainTextResponse(text, status.HTTP_503_SERVICE_UNAVAILABLE)
+
+    @app.exception_handler(ConnectionFailure)
+    async def mongo_gone(request: Request, _: Exception) -> Response:
+        text = STORE_GONE.format(store="MongoDB", holds="dead letters and the journal")
+        return PlainTextResponse(text, status.HTTP_503_SERVICE_UNAVAILABLE)
 
     @app.exception_handler(HTTPException)
     async def refused(request: Request, exc: Exception) -> Response:

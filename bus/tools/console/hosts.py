@@ -10,6 +10,7 @@ no name to rebind), and the names given to :func:`~bus.tools.console.create_app`
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -35,6 +36,22 @@ def split_host(host: str, default_port: int) -> tuple[str, int] | None:
     if not port_text.isdigit() or int(port_text) > 65535:
         return None
     return name, int(port_text)
+
+
+_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def valid_host(text: str) -> bool:
+    """Whether ``text`` names a host as ``allowed`` takes it: a DNS name or an IP
+    address (IPv6 in brackets), optionally ``:port``."""
+    parts = split_host(text, 0)
+    if parts is None:
+        return False
+    name = parts[0]
+    if _ip(name) is not None:
+        return ":" not in name or text.strip().startswith("[")
+    labels = name.removesuffix(".").split(".")
+    return len(name) <= 253 and all(_LABEL.fullmatch(label) for label in labels)
 
 
 def _ip(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
