@@ -104,13 +104,7 @@ async def test_every_bad_input_is_dead_lettered_and_the_valid_ones_handled(
             return await StoredDeadLetter.find(StoredDeadLetter.service == name).count() >= len(BAD)
 
         await eventually(all_dead_lettered, within=60, what="every bad input in dead letters")
-        letters = (
-            await StoredDeadLetter.find(StoredDeadLetter.service == name)
-            .sort(
-                +StoredDeadLetter.dead_at  # type: ignore[operator]
-            )
-            .to_list()
-        )
+        letters = await StoredDeadLetter.find(StoredDeadLetter.service == name).to_list()
         report.append(
             f"poison matrix: {len(BAD)} bad inputs, {len(letters)} dead-lettered, "
             f"{handled} of {len(BAD)} valid events handled, service alive: {service.alive}"
@@ -118,9 +112,15 @@ async def test_every_bad_input_is_dead_lettered_and_the_valid_ones_handled(
         assert service.alive
         assert handled == len(BAD)
         assert len(letters) == len(BAD)
-        for (label, _, reason), letter in zip(BAD, letters, strict=True):
-            assert letter.kind == "poison", label
-            assert reason in letter.reason, f"{label}: {letter.reason}"
+        assert all(letter.kind == "poison" for letter in letters)
+        # Bad inputs are handled concurrently and dead_at has millisecond precision, so
+        # the letters' order says nothing: each input takes a letter with its reason, the
+        # most specific reasons first.
+        unmatched = [letter.reason for letter in letters]
+        for label, _, reason in sorted(BAD, key=lambda bad: -len(bad[2])):
+            found = next((r for r in unmatched if reason in r), None)
+            assert found is not None, f"{label}: no letter says {reason!r} in {unmatched}"
+            unmatched.remove(found)
     finally:
         await service.stop()
         await stores.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from bus import BusSettings, Service
 from bus.jobs import JobContext
@@ -31,17 +32,27 @@ async def test_three_replicas_run_each_tick_once(
         service = scheduled(name, settings, instance, runs)
         services.append(service)
         await service.start(work=True)
+    all_running = datetime.now(UTC)
 
-    await eventually(lambda: len(runs) >= 3, what="three ticks to run")
+    def after_all_started() -> list[str]:
+        """Ticks all three replicas asked for (on a slow machine, a replica that starts
+        late misses a tick or two: its first ones are not refused three times)."""
+        return [tick for tick in runs if datetime.fromisoformat(tick) > all_running]
+
+    await eventually(lambda: len(after_all_started()) >= 3, what="three ticks to run")
     await eventually(lambda: jobs_finished(name), what="the runs asked for so far to end")
 
     print(f"ticks run: {dict(runs)}")
     assert set(runs.values()) == {1}, f"a tick ran more than once: {runs}"
     seconds = sorted(int(tick[17:19]) for tick in runs)
     assert all(s % 2 == 0 for s in seconds), "ticks fall on the schedule's seconds"
-    # Every replica asked for the ticks: all but the first were refused as duplicates.
-    refused = counted(JOBS_ENQUEUED, service=name, outcome="duplicate")
-    assert refused >= 2 * (len(runs) - 1)
+
+    # Every replica asked for those ticks: the two after the first were refused.
+    def refused() -> float:
+        return counted(JOBS_ENQUEUED, service=name, outcome="duplicate")
+
+    await eventually(lambda: refused() >= 2 * len(after_all_started()),
+                     within=5, what="two duplicates refused per tick")  # fmt: skip
 
 
 async def test_a_stopped_replica_asks_for_no_more_ticks(
