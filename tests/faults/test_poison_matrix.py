@@ -10,6 +10,7 @@ import pytest
 
 from bus import BusSettings
 from bus.deadletters import StoredDeadLetter
+from bus.deadletters.storable import PAYLOAD_LIMIT, clip
 from bus.runtime.stores import Stores
 from tests.faults.conftest import ServiceProcess, consumer_env
 from tests.faults.consumer import create_consumer
@@ -80,6 +81,7 @@ async def test_every_bad_input_is_dead_lettered_and_the_valid_ones_handled(
     counter = create_consumer(unique("counter"), settings)
     stores = await Stores.open(settings, counter.documents)
     url = urlsplit(settings.mqtt_url)
+    sent: list[bytes] = []
     try:
         await service.start()
         async with aiomqtt.Client(
@@ -91,6 +93,7 @@ async def test_every_bad_input_is_dead_lettered_and_the_valid_ones_handled(
             for n, (label, bad, _) in enumerate(BAD):
                 # Distinct ids, so dedup cannot hide one bad input behind another.
                 payload = bad.replace(b'"id": "poison"', f'"id": "poison-{n}"'.encode())
+                sent.append(payload)
                 await raw.publish(settings.wire_topic(TOPIC), payload, qos=1)
                 await raw.publish(
                     settings.wire_topic(TOPIC),
@@ -114,13 +117,15 @@ async def test_every_bad_input_is_dead_lettered_and_the_valid_ones_handled(
         assert len(letters) == len(BAD)
         assert all(letter.kind == "poison" for letter in letters)
         # Bad inputs are handled concurrently and dead_at has millisecond precision, so
-        # the letters' order says nothing: each input takes a letter with its reason, the
-        # most specific reasons first.
-        unmatched = [letter.reason for letter in letters]
-        for label, _, reason in sorted(BAD, key=lambda bad: -len(bad[2])):
-            found = next((r for r in unmatched if reason in r), None)
-            assert found is not None, f"{label}: no letter says {reason!r} in {unmatched}"
-            unmatched.remove(found)
+        # the letters' order says nothing: each is found by the payload it keeps (as text,
+        # a NUL written out as the store needs).
+        by_payload = {letter.payload: letter for letter in letters}
+        assert len(by_payload) == len(BAD), "each bad input has its own letter"
+        for (label, _, reason), payload in zip(BAD, sent, strict=True):
+            kept, _ = clip(payload.decode("utf-8", errors="replace"), PAYLOAD_LIMIT)
+            letter = by_payload.get(kept)
+            assert letter is not None, f"{label}: no letter keeps its payload"
+            assert reason in letter.reason, f"{label}: {letter.reason}"
     finally:
         await service.stop()
         await stores.close()
