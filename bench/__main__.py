@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -159,6 +160,7 @@ def main(argv: list[str] | None = None) -> None:
         print(stats.markdown(json.loads(args.output.read_text())), end="")
         return
     logging.basicConfig(level=logging.ERROR)
+    gc.freeze()  # this process publishes in some steps: as ``bus run`` does once started
     asyncio.run(_until_signalled(run(args)))
 
 

@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import gc
 import json
 import logging
 import os
@@ -61,6 +62,16 @@ class Tally:
     last: float = 0.0
     cpu_first: float = 0.0
     cpu_last: float = 0.0
+    full_collections: list[float] = field(default_factory=list)
+    """Seconds each of the garbage collector's full (generation 2) collections took."""
+    _collecting: float = 0.0
+
+    def collected(self, phase: str, info: dict[str, int]) -> None:
+        """A ``gc.callbacks`` entry: times the full collections."""
+        if phase == "start":
+            self._collecting = time.perf_counter()
+        elif info["generation"] == 2:  # the oldest generation
+            self.full_collections.append(time.perf_counter() - self._collecting)
 
     def seen(self, sent_at: float | None = None) -> None:
         now, cpu = time.monotonic(), time.process_time()
@@ -78,6 +89,11 @@ class Tally:
         }  # fmt: skip
         if self.latencies is not None:
             report["latency"] = latency_summary(self.latencies)
+        pauses = self.full_collections
+        report["gc_full"] = {
+            "count": len(pauses),
+            "max_ms": round(max(pauses, default=0.0) * 1000, 1),
+        }
         return report
 
 
@@ -271,6 +287,8 @@ async def _child(kind: str, name: str, latency: bool) -> None:
             _say({"prepared": True})
         elif command == "go":
             await consumer.start()
+            gc.freeze()  # as ``bus run`` does once its service started, for every kind
+            gc.callbacks.append(tally.collected)
             progress = asyncio.create_task(report_progress())
             _say({"consuming": True})
         elif command in {"stop", ""}:  # "": the parent went away

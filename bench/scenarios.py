@@ -269,6 +269,7 @@ async def _offered(settings: BusSettings, rate: int, seconds: int) -> dict[str, 
         "settled": settled,
         "publish_per_s": round(sent / publish_seconds, 1),
         **{key: value for key, value in tally["latency"].items() if key != "samples"},
+        "consumer_gc_full": tally.get("gc_full"),
     }
 
 

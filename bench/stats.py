@@ -293,11 +293,17 @@ def _latency_row(rate: int) -> Callable[[Results], str | None]:
         run = get(results, f"latency.rate_{rate}")
         if not run:
             return None
-        return (
+        text = (
             f"p50 {_n(run['p50_ms'], 1)} / p90 {_n(run['p90_ms'], 1)} / "
             f"p99 {_n(run['p99_ms'], 1)} ms; {run['lost']:,} of {run['sent']:,} lost; "
             f"publisher reached {_n(run['publish_per_s'])}/s"
         )
+        if collections := run.get("consumer_gc_full"):
+            text += (
+                f"; consumer's full GC: {collections['count']}, longest "
+                f"{_n(collections['max_ms'], 1)} ms"
+            )
+        return text
 
     return row
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import pytest
 
 from bench import stats
+from bench.consumers import Tally
 
 
 def test_percentiles_interpolate_between_ranks() -> None:
@@ -235,3 +237,22 @@ def test_the_backlog_row_names_the_consumer_of_each_run() -> None:
     row = next(r for r in stats.summary(new) if r[0] == "100,000-event backlog")
     assert "the bus drained 100,000 at 1,033/s" in row[1]
     assert "bare zmqtt drained 100,000 at 8,452/s" in row[2]
+
+
+def test_the_latency_row_names_the_consumer_s_longest_full_collection() -> None:
+    run = {"p50_ms": 1.0, "p90_ms": 2.0, "p99_ms": 9.0, "lost": 0, "sent": 60000,
+           "publish_per_s": 1000.0, "consumer_gc_full": {"count": 3, "max_ms": 4.2}}  # fmt: skip
+    table = stats.markdown(_results(latency={"rate_1000": run}))
+    assert "consumer's full GC: 3, longest 4.2 ms" in table
+
+
+def test_a_tally_times_the_full_collections() -> None:
+    tally = Tally()
+    gc.callbacks.append(tally.collected)
+    try:
+        gc.collect(1)  # not a full one
+        gc.collect(2)
+    finally:
+        gc.callbacks.remove(tally.collected)
+    assert len(tally.full_collections) == 1
+    assert tally.report()["gc_full"]["count"] == 1
