@@ -187,6 +187,11 @@ async def preloaded(
         started = time.perf_counter()
         try:
             await _clean(loaded, progress, time.monotonic() + clean_within)
+            # Vacuumed now rather than by autovacuum during the next step or run (a run
+            # started minutes after another's cleanup gave the gateway 440 requests/s, the
+            # runs around it 560 to 650).
+            progress("VACUUM ANALYZE after deleting what was preloaded")
+            await settle(settings, ("catalog", "catalog_events", "journal"))
         finally:
             loaded.cleanup_seconds = time.perf_counter() - started
             await release_mongo(settings.mongo_url)
