@@ -141,14 +141,23 @@ async def test_a_redis_that_is_gone_is_a_clear_503(store: CredentialStore) -> No
     ],
 )
 def test_a_wrong_console_option_says_what_and_exits_non_zero(
-    args: list[str], env: dict[str, str], wrong: str
+    args: list[str], env: dict[str, str], wrong: str, tmp_path: Path
 ) -> None:
+    # No credentials folder: each wrong option is refused before one is looked for.
+    env = {"BUS_CREDENTIALS_DIR": str(tmp_path / "none"), **env}
     result = CliRunner().invoke(app, ["console", *args], env=env)
     assert result.exit_code != 0
     assert wrong in result.output
 
 
 @pytest.mark.parametrize("host", ["console.example", "console.example:443", "10.0.0.5:8700",
-                                  "[::1]:8700", "a-b.example."])  # fmt: skip
+                                  "[::1]:8700", "a-b.example", "[2001:db8::1]"])  # fmt: skip
 def test_allowed_host_names_that_are_hosts(host: str) -> None:
     assert valid_host(host)
+
+
+@pytest.mark.parametrize("host", ["a-b.example.", "[console.example]", "::1", "[10.0.0.5]",
+                                  "bad_name", "a..b", "-a.example", "x" * 64, "", ":80",
+                                  "console.example:99999"])  # fmt: skip
+def test_allowed_host_names_that_are_not(host: str) -> None:
+    assert not valid_host(host)

@@ -44,8 +44,9 @@ def console_command(  # noqa: PLR0917 - typer turns each parameter into an optio
             metavar="NAME[:PORT]",
             envvar="CHORUS_CONSOLE_ALLOWED_HOSTS",
             help="A Host name browsers may reach it by besides this machine's own, e.g. "
-            "behind a reverse proxy (repeat; the variable takes several, space-separated). "
-            "Any other Host is refused, against DNS rebinding",
+            "a reverse proxy's (repeat; the variable takes several, space-separated). A NAME "
+            "without a port is accepted on any port: give that behind a proxy, whose Host "
+            "carries no port. Any other Host is refused, against DNS rebinding",
         ),
     ] = None,
     failed_logins_per_user: Annotated[
@@ -91,13 +92,13 @@ def console_command(  # noqa: PLR0917 - typer turns each parameter into an optio
 
     from bus.tools.console import Users, create_app  # noqa: PLC0415
 
+    hosts = _hosts(allowed_host)  # the options first: a wrong one needs no credential
+    limits = LoginLimits(failed_logins_per_user, failed_logins_per_address, login_window)
     settings = BusSettings()
     try:
         users = Users.from_store(CredentialStore(settings.credentials_dir))
     except LookupError as exc:
         fail(str(exc))
-    limits = LoginLimits(failed_logins_per_user, failed_logins_per_address, login_window)
-    hosts = _hosts(allowed_host)
     app = create_app(settings, users, targets=_targets(service), limits=limits,
                      allowed_hosts=hosts)  # fmt: skip
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", proxy_headers=False)

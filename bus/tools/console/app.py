@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse,
 from fastapi.staticfiles import StaticFiles
 from pymongo.errors import ConnectionFailure
 from redis.asyncio import Redis
+from redis.exceptions import AuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -145,6 +146,11 @@ def create_app(
     @app.exception_handler(RedisTimeoutError)
     async def redis_gone(request: Request, _: Exception) -> Response:
         text = STORE_GONE.format(store="Redis", holds="sessions and failed logins")
+        return PlainTextResponse(text, status.HTTP_503_SERVICE_UNAVAILABLE)
+
+    @app.exception_handler(AuthenticationError)  # a ConnectionError: looked up first
+    async def redis_refused(request: Request, _: Exception) -> Response:
+        text = "the console's Redis refused its login: check redis.json or BUS_REDIS_URL"
         return PlainTextResponse(text, status.HTTP_503_SERVICE_UNAVAILABLE)
 
     @app.exception_handler(ConnectionFailure)

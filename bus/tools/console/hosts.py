@@ -47,11 +47,15 @@ def valid_host(text: str) -> bool:
     parts = split_host(text, 0)
     if parts is None:
         return False
-    name = parts[0]
+    name, bracketed = parts[0], text.strip().startswith("[")
     if _ip(name) is not None:
-        return ":" not in name or text.strip().startswith("[")
-    labels = name.removesuffix(".").split(".")
-    return len(name) <= 253 and all(_LABEL.fullmatch(label) for label in labels)
+        return bracketed == (":" in name)  # IPv6 in brackets, IPv4 without
+    # No trailing dot: Host headers are compared as they come, and browsers send none.
+    return (
+        not bracketed
+        and len(name) <= 253
+        and all(_LABEL.fullmatch(label) for label in name.split("."))
+    )
 
 
 def _ip(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import Request
+from pymongo.errors import ConnectionFailure
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sse_starlette.sse import EventSourceResponse
 
 from bus.tools.console.auth import COOKIE, Sessions
+
+log = logging.getLogger(__name__)
+
+STORE_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionFailure)
+"""Redis (sessions) or MongoDB (dead letters, the journal) out of reach."""
 
 TICK = 1.0
 """Seconds between two renderings of a live part."""
@@ -25,11 +34,22 @@ def live(
     token = request.cookies.get(COOKIE)
 
     async def updates() -> AsyncIterator[dict[str, str]]:
-        last = None
+        last, unreachable = None, False
         while not await request.is_disconnected():
-            if await sessions.get(token) is None:
-                return
-            html = await render()
+            try:
+                if await sessions.get(token) is None:
+                    return
+                html = await render()
+            except STORE_ERRORS as exc:
+                # Nothing is sent while a store is out of reach (the session cannot be
+                # checked either); the stream goes on once it is back.
+                if not unreachable:
+                    log.warning("live page %s: a store does not answer (%s)",
+                                request.url.path, type(exc).__name__)  # fmt: skip
+                unreachable = True
+                await asyncio.sleep(every)
+                continue
+            unreachable = False
             if html != last:
                 yield {"event": "update", "data": html}
                 last = html
