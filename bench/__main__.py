@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
         print(stats.markdown(json.loads(args.output.read_text())), end="")
         return
     logging.basicConfig(level=logging.ERROR)
-    gc.freeze()  # this process publishes in some steps: as ``bus run`` does once started
+    gc.freeze()  # this process publishes in some steps: its imports out of full collections
     asyncio.run(_until_signalled(run(args)))
 
 
@@ -354,8 +354,11 @@ def _report_cleanup(console: Console, loaded: list[Loaded | str], step: dict[str
         return
     stack = loaded[0]
     step["preload_cleanup"] = {
-        "seconds": round(stack.cleanup_seconds, 1), "left_behind": stack.left_behind
+        "seconds": round(stack.cleanup_seconds, 1), "left_behind": stack.left_behind,
+        "not_vacuumed": stack.not_vacuumed,
     }  # fmt: skip
+    if stack.not_vacuumed:
+        console.print(f"[yellow]not vacuumed after the cleanup: {stack.not_vacuumed}[/]")
     if stack.left_behind:
         console.print(
             f"[yellow]preloaded records left behind ({', '.join(stack.left_behind)}): "

@@ -287,7 +287,8 @@ async def _child(kind: str, name: str, latency: bool) -> None:
             _say({"prepared": True})
         elif command == "go":
             await consumer.start()
-            gc.freeze()  # as ``bus run`` does once its service started, for every kind
+            gc.collect()  # as ``bus run`` does once its service started, for every kind
+            gc.freeze()
             gc.callbacks.append(tally.collected)
             progress = asyncio.create_task(report_progress())
             _say({"consuming": True})

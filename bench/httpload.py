@@ -88,6 +88,7 @@ def summarize(
         **({"offered_per_s": rate} if rate else {}),
         "requests": report["requests"],
         "requests_per_s": round(report["throughput"], 1),
+        "sent_per_s": round(report["rate"], 1),
         "success": round(report["success"], 4),
         "p50_ms": ms("50th"),
         "p90_ms": ms("90th"),
@@ -117,7 +118,11 @@ async def at_rate(
     seconds: float,
 ) -> dict[str, Any]:
     """GET ``paths`` in turn at ``rate`` requests/s for ``seconds``, with at most
-    ``clients`` requests in flight (a server slower than that falls behind the rate)."""
+    ``clients`` requests in flight (a server slower than that falls behind the rate).
+
+    vegeta times a request from when a worker sends it: one that waited for a free worker
+    is not timed waiting, it only lowers the rate sent (``sent_per_s``), which the goal's
+    verdict requires within 1% of ``rate``."""
     return await _attack(base_url, paths, headers, clients=clients, seconds=seconds, rate=rate)
 
 

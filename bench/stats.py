@@ -180,23 +180,30 @@ def _gateway(results: Results) -> Verdict:
     if not run or run.get("requests_per_s") is None:
         return NOT_MEASURED
     paced = run.get("at_rate")
-    text = f"at most {run['requests_per_s']:,.0f} requests/s (p99 {run['p99_ms']:,.1f} ms)"
-    latency = run
+    text = (
+        f"at most {run['requests_per_s']:,.0f} requests/s (p99 {run['p99_ms']:,.1f} ms, "
+        f"{run['success'] * 100:.1f}% OK)"
+    )
+    latency, kept_pace = run, True
     if paced:
+        offered = paced.get("offered_per_s", 0)
         text += (
-            f"; at {paced['offered_per_s']:,}/s offered: {paced['requests_per_s']:,.0f}/s, "
-            f"p99 {paced['p99_ms']:,.1f} ms"
+            f"; at {offered:,}/s offered: {paced['requests_per_s']:,.0f}/s, "
+            f"p99 {paced['p99_ms']:,.1f} ms, {paced['success'] * 100:.1f}% OK"
         )
         latency = paced
-    text += f", {latency['success'] * 100:.1f}% OK ({run['documents']:,} documents)"
-    kept_pace = paced is None or (
-        paced["offered_per_s"] >= 500 and paced["requests_per_s"] >= 0.98 * paced["offered_per_s"]
-    )
+        # vegeta does not time a request's wait for a free worker: it shows as a lower rate.
+        sent = paced.get("sent_per_s", paced["requests_per_s"])
+        kept_pace = (
+            offered >= 500 and sent >= 0.99 * offered
+            and paced["requests_per_s"] >= 0.98 * offered
+        )  # fmt: skip
+    text += f" ({run['documents']:,} documents)"
     met = (
         run["requests_per_s"] >= 500 and kept_pace and latency["p99_ms"] <= 50
         and run["success"] == 1.0 and latency["success"] == 1.0
         and run["documents"] >= 10_000 and run["concurrency"] >= 20
-        and latency["concurrency"] <= 20
+        and (not paced or paced["concurrency"] <= 20)
     )  # fmt: skip
     return Verdict(text, met)
 
@@ -346,7 +353,7 @@ def _gateway_row(results: Results) -> str | None:
     )
     if paced := run.get("at_rate"):
         row += (
-            f"; paced {_n(paced['offered_per_s'])}/s: p50 {_n(paced['p50_ms'], 1)} / "
+            f"; paced {_n(paced.get('offered_per_s', 0))}/s: p50 {_n(paced['p50_ms'], 1)} / "
             f"p99 {_n(paced['p99_ms'], 1)} ms"
         )
     return row

@@ -173,8 +173,8 @@ def test_gateway_goal(overrides: dict[str, Any], met: bool) -> None:
 
 
 def _paced(**overrides: Any) -> dict[str, Any]:
-    run = {"offered_per_s": 500, "requests_per_s": 499.9, "p99_ms": 20.0, "success": 1.0,
-           "concurrency": 20}  # fmt: skip
+    run = {"offered_per_s": 500, "requests_per_s": 499.9, "sent_per_s": 500.0, "p99_ms": 20.0,
+           "success": 1.0, "concurrency": 20}  # fmt: skip
     return {**run, **overrides}
 
 
@@ -184,6 +184,7 @@ def _paced(**overrides: Any) -> dict[str, Any]:
         ({"p99_ms": 70.0}, {}, True),  # saturated p99 is a queue; the paced run decides
         ({"p99_ms": 70.0}, {"p99_ms": 51.0}, False),
         ({"p99_ms": 70.0}, {"requests_per_s": 450.0}, False),  # fell behind the rate
+        ({"p99_ms": 70.0}, {"sent_per_s": 490.0}, False),  # waited for workers, untimed
         ({"p99_ms": 70.0}, {"offered_per_s": 300, "requests_per_s": 300.0}, False),
         ({"p99_ms": 70.0}, {"concurrency": 50}, False),
         ({"p99_ms": 70.0}, {"success": 0.99}, False),
