@@ -26,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from pymongo import MongoClient
 from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
@@ -171,6 +172,7 @@ class Console:
     users: Users
     server: uvicorn.Server
     thread: threading.Thread
+    app: FastAPI
 
     def login_of(self, username: str) -> str:
         return next(u.password for u in self.users.logins if u.username == username)
@@ -204,7 +206,7 @@ def serve_console(
             raise RuntimeError("the console did not start")
         time.sleep(0.05)  # uvicorn sets ``started`` from its own thread
     port = server.servers[0].sockets[0].getsockname()[1]
-    return Console(f"http://127.0.0.1:{port}", users, server, thread)
+    return Console(f"http://127.0.0.1:{port}", users, server, thread, app)
 
 
 @pytest.fixture

@@ -192,6 +192,38 @@ async def test_a_live_stream_ends_when_its_session_is_logged_out(
         assert "event: update" not in rest  # nothing rendered for the closed session
 
 
+async def test_a_live_stream_outlives_a_redis_outage_and_then_checks_its_session_again(
+    console: Callable[..., Console],
+) -> None:
+    running = console()
+    sessions = running.app.state.sessions
+    async with browser_at(running) as client, browser_at(running) as other_tab:
+        assert (await log_in(client, OPS, PASSWORD)).status_code == 303
+        other_tab.cookies.set(COOKIE, client.cookies[COOKIE])
+        async with client.stream("GET", "/services/stream") as stream:
+            lines = stream.aiter_lines()
+            async with asyncio.timeout(10):
+                while await anext(lines) != "event: update":
+                    pass
+            rest: list[str] = []
+
+            async def read_rest() -> None:
+                rest.extend([line async for line in lines])
+
+            reading = asyncio.create_task(read_rest())
+            working, sessions.redis = sessions.redis, Redis.from_url("redis://127.0.0.1:9/0")
+            try:
+                await asyncio.sleep(3)  # three ticks with no Redis to check the session
+                assert not reading.done(), f"the stream ended while Redis was gone: {rest}"
+            finally:
+                await sessions.redis.aclose()
+                sessions.redis = working
+            assert (await other_tab.post("/logout")).status_code == 303
+            async with asyncio.timeout(5):  # checked again: the logout ends it
+                await reading
+        assert "event: update" not in rest
+
+
 async def test_a_live_stream_ends_when_its_session_expires(
     console: Callable[..., Console],
 ) -> None:
