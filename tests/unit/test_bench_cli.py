@@ -76,13 +76,15 @@ def test_vegeta_report_in_milliseconds() -> None:
     report = {
         "latencies": {"50th": 2_000_000, "90th": 5_000_000, "99th": 12_340_000,
                       "max": 40_000_000},
-        "requests": 1000, "throughput": 99.94, "success": 1, "status_codes": {"200": 1000},
+        "requests": 1000, "rate": 100.02, "throughput": 99.94, "success": 1,
+        "status_codes": {"200": 1000},
         "errors": [],
     }  # fmt: skip
     summary = httpload.summarize(report, clients=20, seconds=10)
     assert summary["p50_ms"] == 2.0
     assert summary["p99_ms"] == 12.34
     assert summary["requests_per_s"] == 99.9
+    assert summary["sent_per_s"] == 100.0
     assert summary["concurrency"] == 20
 
 
