@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -399,3 +400,20 @@ async def _token(client: httpx.AsyncClient) -> str:
     marker = 'name="csrf-token" content="'
     assert marker in html
     return html.split(marker, 1)[1].split('"', 1)[0]
+
+
+async def test_a_redis_that_refuses_the_console_s_login_is_a_clear_503(
+    settings: BusSettings, users: Users
+) -> None:
+    url = urlsplit(settings.redis_url)
+    assert url.password, "the stack's Redis asks for a login"
+    wrong = url._replace(netloc=f"{url.username}:not-the-password@{url.hostname}:{url.port}")
+    running = serve_console(settings.model_copy(update={"redis_url": wrong.geturl()}), users)
+    try:
+        async with browser_at(running) as client:
+            answer = await log_in(client, OPS, PASSWORD)
+        assert answer.status_code == 503
+        assert answer.text.startswith("the console's Redis refused its login")
+        assert "not-the-password" not in answer.text
+    finally:
+        running.stop()
