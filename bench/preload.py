@@ -40,6 +40,10 @@ PART = 25_000
 """Records deleted at once, at most: FerretDB 1.24 on SQLite fails a delete of ~100,000
 ("too many SQL variables"), and reads the whole collection for each delete (an ``$in`` of
 ids is slower still), so the fewer deletes the better."""
+
+PRELOADED = ("catalog", "catalog_events", "journal")
+"""The collections a preload fills: vacuumed after it and after its cleanup."""
+
 STORY = ("uploaded", "accepted", "inspecting", "inspecting", "ready")
 T = TypeVar("T")
 
@@ -184,7 +188,7 @@ async def preloaded(
             progress(f"{loaded.journal_entries:,} of {journal:,} journal entries")
         loaded.seconds = time.perf_counter() - started
         progress("VACUUM ANALYZE of the preloaded tables")
-        loaded.settle_seconds = await settle(settings, ("catalog", "catalog_events", "journal"))
+        loaded.settle_seconds = await settle(settings, PRELOADED)
         yield loaded
     finally:
         started = time.perf_counter()
@@ -195,7 +199,7 @@ async def preloaded(
             # runs around it 560 to 650).
             progress("VACUUM ANALYZE after deleting what was preloaded")
             try:
-                await settle(settings, ("catalog", "catalog_events", "journal"))
+                await settle(settings, PRELOADED)
             except (OSError, asyncpg.PostgresError) as exc:  # the step's result stands
                 loaded.not_vacuumed = f"{type(exc).__name__}: {exc}"
         finally:
